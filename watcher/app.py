@@ -1,0 +1,95 @@
+"""Wiring: build the sources, rules, store, fetcher and notifiers from paths and environment.
+
+Both `watcher poll --once` and `watcher run` use `App`; they differ only in who calls
+`poll` and `deliver` (the command once, or the scheduler forever).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import httpx
+
+from watcher.config import Paths, load_feeds
+from watcher.http import Fetcher, utcnow
+from watcher.notifiers import Notifier, configured_notifiers
+from watcher.outbox import DeliveryReport, deliver_pending, recover_interrupted
+from watcher.pipeline import Context, PollReport, poll_sources
+from watcher.rules import RulesHolder
+from watcher.sources import Source, build_source
+from watcher.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    paths: Paths
+    sources: list[Source]
+    rules: RulesHolder
+    store: Store
+    fetcher: Fetcher
+    notifiers: dict[str, Notifier]
+    clock: Callable[[], datetime] = utcnow
+    _context: Context | None = field(default=None, repr=False)
+
+    @classmethod
+    def build(
+        cls,
+        paths: Paths,
+        *,
+        env: Mapping[str, str] | None = None,
+        notifiers: dict[str, Notifier] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> App:
+        """Load and validate everything first (raising ConfigError), then open the state."""
+        settings = load_feeds(paths.feeds)
+        rules = RulesHolder(paths.rules)
+        os.umask(0o077)  # every file watcher creates is private
+        store = Store(paths.db)
+        for s in settings:
+            store.ensure_source(s.id, s.type)
+        return cls(
+            paths=paths,
+            sources=[build_source(s) for s in settings],
+            rules=rules,
+            store=store,
+            fetcher=Fetcher(transport=transport, clock=clock),
+            notifiers=notifiers if notifiers is not None else configured_notifiers(env if env is not None else os.environ),
+            clock=clock,
+        )
+
+    @property
+    def context(self) -> Context:
+        if self._context is None:
+            self._context = Context(self.store, self.fetcher, lambda: self.rules.rules, list(self.notifiers), self.clock)
+        return self._context
+
+    def enabled(self, only: tuple[str, ...] = ()) -> list[Source]:
+        chosen = [s for s in self.sources if s.settings.enabled]
+        if only:
+            known = {s.id: s for s in self.sources}
+            missing = [i for i in only if i not in known]
+            if missing:
+                raise KeyError(", ".join(missing))
+            chosen = [known[i] for i in only]
+        return chosen
+
+    async def poll(self, sources: list[Source], *, respect_backoff: bool = True) -> list[PollReport]:
+        self.rules.refresh()
+        return await poll_sources(sources, self.context, respect_backoff=respect_backoff)
+
+    async def deliver(self) -> DeliveryReport:
+        return await deliver_pending(self.store, self.notifiers, self.clock)
+
+    def recover(self) -> int:
+        return recover_interrupted(self.store, self.notifiers, self.clock())
+
+    async def aclose(self) -> None:
+        await self.fetcher.aclose()
+        self.store.close()

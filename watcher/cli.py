@@ -1,0 +1,218 @@
+"""The `watcher` command line. Every command has --help; paths come from options or env."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+
+from watcher import __version__
+from watcher.app import App
+from watcher.config import Paths, load_feeds
+from watcher.errors import ConfigError
+from watcher.rules import load_rules
+from watcher.store import Store, parse_iso
+
+log = logging.getLogger("watcher")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx", "httpcore", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _paths(ctx: click.Context) -> Paths:
+    return ctx.find_object(Paths)  # type: ignore[return-value]
+
+
+def _fail_config(exc: ConfigError) -> None:
+    click.echo(str(exc), err=True)
+    sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="watcher")
+@click.option("--feeds", type=click.Path(path_type=Path), envvar="WATCHER_FEEDS", default="feeds.yaml",
+              show_default=True, help="The sources file (env WATCHER_FEEDS).")
+@click.option("--rules", type=click.Path(path_type=Path), envvar="WATCHER_RULES", default="rules",
+              show_default=True, help="The folder of rules files (env WATCHER_RULES).")
+@click.option("--state", type=click.Path(path_type=Path), envvar="WATCHER_STATE", default="state",
+              show_default=True, help="The folder for watcher.db (env WATCHER_STATE).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
+              envvar="WATCHER_LOG_LEVEL", show_default=True, help="Log level on stderr (env WATCHER_LOG_LEVEL).")
+@click.pass_context
+def cli(ctx: click.Context, feeds: Path, rules: Path, state: Path, log_level: str) -> None:
+    """watcher: polls news feeds and court databases, matches watched exiles and incidents,
+    and alerts monitors. Alerts go to stdout unless Telegram is configured."""
+    _setup_logging(log_level)
+    ctx.obj = Paths(feeds=feeds, rules=rules, state=state)
+
+
+@cli.command()
+@click.pass_context
+def run(ctx: click.Context) -> None:
+    """Poll every enabled source on its schedule and deliver alerts, until SIGINT/SIGTERM."""
+    from watcher.scheduler import Runner
+
+    try:
+        app = App.build(_paths(ctx))
+    except ConfigError as exc:
+        _fail_config(exc)
+
+    async def main() -> None:
+        try:
+            await Runner(app).run()
+        finally:
+            await app.aclose()
+
+    asyncio.run(main())
+
+
+@cli.command()
+@click.option("--once", is_flag=True, default=True, help="Run one cycle and exit (the only mode; `watcher run` polls forever).")
+@click.option("--source", "only", multiple=True, metavar="ID", help="Poll only this source (repeatable).")
+@click.pass_context
+def poll(ctx: click.Context, once: bool, only: tuple[str, ...]) -> None:
+    """Poll every enabled source (or --source ID) once, deliver the alerts, and exit."""
+    try:
+        app = App.build(_paths(ctx))
+    except ConfigError as exc:
+        _fail_config(exc)
+    try:
+        chosen = app.enabled(only)
+    except KeyError as exc:
+        raise click.UsageError(f"no source with id {exc.args[0]} in {_paths(ctx).feeds}") from None
+    asyncio.run(_one_cycle(app, chosen))
+
+
+async def _one_cycle(app: App, chosen: list[Any]) -> None:
+    try:
+        app.recover()
+        reports = await app.poll(chosen, respect_backoff=False)
+        delivery = await app.deliver()
+    finally:
+        await app.aclose()
+    new = sum(r.new for r in reports)
+    bad = [r for r in reports if r.error]
+    click.echo(
+        f"polled {len(reports)} source(s): {new} new item(s), {delivery.sent} alert(s) delivered"
+        + (f", {delivery.deferred} deferred" if delivery.deferred else "")
+        + (f"; {len(bad)} source(s) unhealthy: " + ", ".join(f"{r.source_id} ({r.state})" for r in bad) if bad else ""),
+        err=True,
+    )
+
+
+def _ago(stamp: str | None, now: datetime) -> str:
+    when = parse_iso(stamp)
+    if when is None:
+        return "never"
+    seconds = int((now - when).total_seconds())
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{max(seconds, 0)}s ago"
+
+
+@cli.command()
+@click.pass_context
+def sources(ctx: click.Context) -> None:
+    """Show every source's health, last success, items seen and last error."""
+    paths = _paths(ctx)
+    try:
+        configured = {s.id: s for s in load_feeds(paths.feeds)}
+    except ConfigError as exc:
+        _fail_config(exc)
+    rows = {r["id"]: r for r in Store(paths.db).sources()} if paths.db.exists() else {}
+    now = datetime.now(timezone.utc)
+    table = [("SOURCE", "TYPE", "HEALTH", "LAST OK", "ITEMS", "FAILS", "LAST ERROR")]
+    for source_id in sorted(set(configured) | set(rows)):
+        row = rows.get(source_id, {})
+        setting = configured.get(source_id)
+        health = row.get("state", "new")
+        if setting is None:
+            health += " (not in feeds file)"
+        elif not setting.enabled:
+            health += " (disabled)"
+        error = (row.get("last_error") or "") if health.split()[0] != "ok" else ""
+        table.append((
+            source_id, (setting.type if setting else row.get("type", "?")), health, _ago(row.get("last_ok"), now),
+            str(row.get("items_seen", 0)), str(row.get("consecutive_failures", 0)), error[:70],
+        ))
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]) - 1)]
+    for r in table:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
+
+
+@cli.group()
+def rules() -> None:
+    """Inspect and validate the rules (watched people, incident keywords)."""
+
+
+@rules.command("check")
+@click.pass_context
+def rules_check(ctx: click.Context) -> None:
+    """Validate every rules file; print file:line errors and exit 1 if any is broken."""
+    folder = _paths(ctx).rules
+    try:
+        loaded = load_rules(folder)
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    keywords = sum(len(w) for t in loaded.incident_types.values() for w in t.keywords.values())
+    click.echo(
+        f"rules OK: {len(loaded.people)} people, {len(loaded.incident_types)} incident types, "
+        f"{keywords} keywords ({folder})"
+    )
+
+
+@cli.group()
+def feeds() -> None:
+    """Inspect and validate the sources file."""
+
+
+@feeds.command("check")
+@click.pass_context
+def feeds_check(ctx: click.Context) -> None:
+    """Validate the sources file; print file:line errors and exit 1 if it is broken."""
+    path = _paths(ctx).feeds
+    try:
+        loaded = load_feeds(path)
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    enabled = sum(1 for s in loaded if s.enabled)
+    click.echo(f"feeds OK: {len(loaded)} sources, {enabled} enabled ({path})")
+
+
+@cli.command()
+@click.option("--keep", type=click.Path(path_type=Path), default=None,
+              help="Keep the demo's state in this folder instead of a temporary one.")
+def demo(keep: Path | None) -> None:
+    """Replay bundled recorded feeds from a loopback server and print the alerts (no network)."""
+    from watcher.demo import run_demo
+
+    if keep is not None:
+        run_demo(keep)
+        return
+    with tempfile.TemporaryDirectory(prefix="watcher-demo-") as tmp:
+        run_demo(Path(tmp))
+
+
+def main() -> None:
+    cli(prog_name="watcher")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""Polite, bounded HTTP for every source: one client, conditional GET, caps on size and time.
+
+Why each limit exists:
+- a global semaphore bounds open connections, a per-host one keeps us from hammering one site
+  (RFE/RL serves a dozen of our feeds from a few hosts);
+- a total deadline per request, because httpx's read timeout resets on every byte and a server
+  that trickles one byte a second would otherwise hold a slot forever;
+- a body cap checked against Content-Length before reading, and again while streaming the
+  decoded body, so a lying header or a gzip bomb cannot fill memory;
+- ETag / Last-Modified are sent back so an unchanged feed costs a 304 and no parse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from watcher import __version__
+from watcher.errors import FetchFailed, NotModified, SourceBlocked, TooLarge
+from watcher.models import Response
+
+USER_AGENT = f"watcher/{__version__} (human-rights news monitor; +https://github.com/watcher-monitor)"
+MAX_BYTES = 10 * 1024 * 1024
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What a server told us last time, sent back for a conditional GET."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        out = {}
+        if self.etag:
+            out["If-None-Match"] = self.etag
+        if self.last_modified:
+            out["If-Modified-Since"] = self.last_modified
+        return out
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """Parse a Retry-After header: seconds, or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - now).total_seconds())
+
+
+def _snippet(body: bytes, limit: int = 160) -> str:
+    text = body[:2000].decode("utf-8", "replace")
+    return " ".join(text.split())[:limit]
+
+
+class Fetcher:
+    """Downloads documents for sources. Pass `transport` to serve requests from a test double."""
+
+    def __init__(
+        self,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        concurrency: int = 20,
+        per_host: int = 2,
+        timeout: float = 20.0,
+        total_timeout: float = 60.0,
+        max_bytes: int = MAX_BYTES,
+        max_redirects: int = 5,
+        user_agent: str = USER_AGENT,
+        clock: Callable[[], datetime] = utcnow,
+    ):
+        self._transport = transport
+        self._slots = asyncio.Semaphore(concurrency)
+        self._per_host = per_host
+        self._host_slots: dict[str, asyncio.Semaphore] = {}
+        self._timeout = httpx.Timeout(timeout)
+        self._total_timeout = total_timeout
+        self.max_bytes = max_bytes
+        self._max_redirects = max_redirects
+        self._user_agent = user_agent
+        self._clients: dict[str | None, httpx.AsyncClient] = {}
+        self.clock = clock
+
+    def _client(self, proxy: str | None) -> httpx.AsyncClient:
+        key = None if self._transport is not None else proxy
+        client = self._clients.get(key)
+        if client is None:
+            kwargs: dict[str, Any] = {}
+            if self._transport is not None:
+                kwargs["transport"] = self._transport
+            elif proxy:
+                kwargs["proxy"] = proxy
+            client = httpx.AsyncClient(
+                timeout=self._timeout,
+                follow_redirects=True,
+                max_redirects=self._max_redirects,
+                headers={"User-Agent": self._user_agent, "Accept-Encoding": "gzip, deflate"},
+                **kwargs,
+            )
+            self._clients[key] = client
+        return client
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def get(
+        self,
+        url: str,
+        *,
+        validators: Validators | None = None,
+        proxy: str | None = None,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        """GET a document. Raises NotModified, SourceBlocked, TooLarge or FetchFailed."""
+        host = urlsplit(url).hostname or ""
+        host_slot = self._host_slots.setdefault(host, asyncio.Semaphore(self._per_host))
+        request_headers = {**(validators.headers() if validators else {}), **(headers or {})}
+        async with self._slots, host_slot:
+            try:
+                async with asyncio.timeout(self._total_timeout):
+                    return await self._get(url, proxy, params, request_headers)
+            except TimeoutError:
+                raise FetchFailed(f"timed out: no complete answer within {self._total_timeout:g}s") from None
+            except httpx.TimeoutException as exc:
+                raise FetchFailed(f"timed out ({type(exc).__name__})") from None
+            except httpx.TooManyRedirects:
+                raise FetchFailed(f"more than {self._max_redirects} redirects") from None
+            except httpx.UnsupportedProtocol as exc:
+                raise FetchFailed(f"unsupported URL scheme: {exc}") from None
+            except httpx.ConnectError as exc:
+                raise FetchFailed(f"could not connect: {exc or type(exc).__name__}") from None
+            except httpx.DecodingError as exc:
+                raise FetchFailed(f"could not decode the body: {exc}") from None
+            except httpx.HTTPError as exc:
+                raise FetchFailed(f"{type(exc).__name__}: {exc}") from None
+
+    async def _get(
+        self, url: str, proxy: str | None, params: dict[str, str] | None, headers: dict[str, str]
+    ) -> Response:
+        client = self._client(proxy)
+        async with client.stream("GET", url, params=params, headers=headers) as resp:
+            now = self.clock()
+            resp_headers = {k.lower(): v for k, v in resp.headers.items()}
+            if resp.status_code == 304:
+                raise NotModified()
+            length = resp.headers.get("content-length", "")
+            if length.isdigit() and int(length) > self.max_bytes:
+                raise TooLarge(f"body of {int(length):,} bytes is over the {self.max_bytes:,}-byte cap")
+            body = bytearray()
+            async for chunk in resp.aiter_bytes():
+                body.extend(chunk)
+                if len(body) > self.max_bytes:
+                    raise TooLarge(f"body is over the {self.max_bytes:,}-byte cap (stopped reading)")
+            content = bytes(body)
+            status = resp.status_code
+            final_url = str(resp.url)
+        if status in (401, 403, 451):
+            raise SourceBlocked(f"HTTP {status}: access refused; received: {_snippet(content)!r}")
+        if status == 429:
+            wait = retry_after_seconds(resp_headers.get("retry-after"), now)
+            raise SourceBlocked(
+                f"HTTP 429: rate limited" + (f", retry after {wait:g}s" if wait is not None else ""),
+                retry_after=wait,
+            )
+        if status >= 400:
+            wait = retry_after_seconds(resp_headers.get("retry-after"), now) if status == 503 else None
+            raise FetchFailed(f"HTTP {status}; received: {_snippet(content)!r}", retry_after=wait)
+        return Response(url=final_url, status=status, headers=resp_headers, content=content, fetched_at=now)

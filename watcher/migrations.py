@@ -1,0 +1,103 @@
+"""The database schema, as ordered migrations kept in code (sqlite-utils Migrations).
+
+A new column or table is a new function at the end; never edit one that has shipped.
+
+Tables:
+- sources: one row per configured source, with its health and conditional-GET validators.
+- items: one row per distinct article/document. UNIQUE(source_id, key) for the source that first
+  brought it; `url` (canonical) and `content_hash` are indexed so the same story arriving from
+  another feed is recognised and counted (`seen_count`) instead of stored twice.
+- sightings: every (source_id, key) ever seen, pointing at its item: how a second feed's copy is
+  known on the next poll without looking at its text again.
+- matches: why an item matched a rule (one row per item and rule).
+- alerts: the outbox, one row per (item, destination); pending -> sending -> sent | failed.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("watcher")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE sources (
+            id TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'new',
+            state_since TEXT,
+            etag TEXT,
+            last_modified TEXT,
+            last_polled TEXT,
+            last_ok TEXT,
+            last_error TEXT,
+            last_error_at TEXT,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0,
+            first_ok TEXT,
+            next_poll_after TEXT,
+            last_new_item TEXT
+        );
+        CREATE TABLE items (
+            id INTEGER PRIMARY KEY,
+            source_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            url TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            title TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            published TEXT NOT NULL,
+            language TEXT,
+            fields TEXT NOT NULL DEFAULT '{}',
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            seen_count INTEGER NOT NULL DEFAULT 1,
+            UNIQUE (source_id, key)
+        );
+        CREATE INDEX items_url ON items (url);
+        CREATE INDEX items_content_hash ON items (content_hash);
+        CREATE INDEX items_first_seen ON items (first_seen);
+        CREATE TABLE sightings (
+            source_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            item_id INTEGER NOT NULL REFERENCES items (id),
+            first_seen TEXT NOT NULL,
+            published TEXT NOT NULL,
+            PRIMARY KEY (source_id, key)
+        );
+        CREATE INDEX sightings_item ON sightings (item_id);
+        CREATE INDEX sightings_source_published ON sightings (source_id, published);
+        CREATE TABLE matches (
+            id INTEGER PRIMARY KEY,
+            item_id INTEGER NOT NULL REFERENCES items (id),
+            rule TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            variant TEXT NOT NULL,
+            span_start INTEGER NOT NULL,
+            span_end INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            why TEXT NOT NULL,
+            matched_at TEXT NOT NULL,
+            UNIQUE (item_id, rule)
+        );
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            item_id INTEGER NOT NULL REFERENCES items (id),
+            destination TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'sending', 'sent', 'failed')),
+            urgent INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            sent_at TEXT,
+            message_id TEXT,
+            UNIQUE (item_id, destination)
+        );
+        CREATE INDEX alerts_due ON alerts (destination, status, next_attempt_at);
+        """
+    )

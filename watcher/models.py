@@ -1,0 +1,62 @@
+"""Plain value types passed between fetching, parsing, matching, storage and delivery."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Response:
+    """A downloaded document, read in full (under the size cap). Parsing needs nothing else."""
+
+    url: str
+    status: int
+    headers: dict[str, str]
+    content: bytes
+    fetched_at: datetime
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name.lower(), "")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One entry of a source: a news article, a judgment, a notice."""
+
+    source_id: str
+    key: str  # stable per source: guid, else canonical link, else content hash
+    title: str
+    summary: str  # plain text
+    url: str  # canonical
+    published: datetime  # UTC
+    language: str | None = None
+    content_hash: str = ""
+    fields: dict[str, str] = field(default_factory=dict)  # structured extras (court, case number, ...)
+
+    def text(self) -> str:
+        """Everything that is matched: title, summary and the structured fields."""
+        parts = [self.title, self.summary, *self.fields.values()]
+        return "\n".join(p for p in parts if p)
+
+
+@dataclass(frozen=True)
+class Match:
+    """Why an item matched one rule."""
+
+    rule: str  # "person:<canonical name>", "incident:<type id>"
+    kind: str  # "person" | "incident"
+    variant: str  # the name, alias or keyword of the rule that matched
+    span: tuple[int, int]  # offsets into Item.text()
+    text: str  # the text found at the span
+    why: str  # a human explanation
+
+
+@dataclass(frozen=True)
+class Message:
+    """A rendered alert, ready for any notifier."""
+
+    text: str  # plain text
+    html: str | None = None
+    subject: str = ""
+    urgent: bool = False

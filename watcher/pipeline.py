@@ -1,0 +1,195 @@
+"""One poll of one source: fetch -> parse -> store -> match -> enqueue alerts, and its health.
+
+Each source runs in isolation (as zavod's crawlers do): whatever goes wrong in one poll is
+recorded as that source's health and never reaches the others. All database writes of a poll
+happen in one transaction, so an interrupted poll leaves nothing half-written.
+
+Health states: new (never polled), ok, failing (HTTP error, timeout, parse error), blocked
+(403/429, captcha or HTML challenge page), zombie (200 with an empty or item-less body), quiet
+(polls fine but nothing new for far longer than usual).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from watcher.errors import NotModified, SourceError
+from watcher.http import Fetcher, Validators
+from watcher.matching import match
+from watcher.models import Match, Response
+from watcher.rules import Rules
+from watcher.sources import Source
+from watcher.store import Store, iso, parse_iso
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = timedelta(hours=12)
+
+
+@dataclass
+class Context:
+    """What a poll needs from the outside world, passed in (never looked up) so tests control it."""
+
+    store: Store
+    fetcher: Fetcher
+    rules: Callable[[], Rules]
+    destinations: Sequence[str]
+    clock: Callable[[], datetime]
+
+
+@dataclass
+class PollReport:
+    source_id: str
+    state: str
+    items: int = 0
+    new: int = 0
+    alerts: int = 0
+    not_modified: bool = False
+    skipped: bool = False
+    error: str | None = None
+
+
+def alert_worthy(matches: list[Match], rules: Rules) -> tuple[bool, bool]:
+    """(should alert, is urgent). A watched person always alerts; an incident keyword alone
+    alerts only for incident types marked `alone: true`."""
+    people = any(m.kind == "person" for m in matches)
+    types = [rules.incident_types.get(m.rule.split(":", 1)[1]) for m in matches if m.kind == "incident"]
+    types = [t for t in types if t is not None]
+    urgent = any(t.urgent for t in types)
+    return people or any(t.alone for t in types), urgent
+
+
+def quiet_threshold(source: Source, recent: list[datetime]) -> timedelta:
+    """How long without a new item counts as 'far longer than usual' for this source."""
+    if source.settings.quiet_after is not None:
+        return source.settings.quiet_after
+    floor = max(timedelta(days=1), 3 * source.settings.every)
+    if len(recent) < 5:
+        return max(floor, timedelta(days=7))
+    gaps = [(a - b).total_seconds() for a, b in zip(recent, recent[1:])]
+    return max(floor, timedelta(seconds=10 * statistics.median(gaps)))
+
+
+async def poll_source(source: Source, ctx: Context, *, respect_backoff: bool = True) -> PollReport:
+    """Poll one source; never raises for the source's own faults."""
+    store, now = ctx.store, ctx.clock()
+    store.ensure_source(source.id, source.type)
+    state = store.source(source.id) or {}
+    next_after = parse_iso(state.get("next_poll_after"))
+    if respect_backoff and next_after is not None and now < next_after:
+        return PollReport(source.id, state.get("state", "new"), skipped=True)
+    validators = Validators(state.get("etag"), state.get("last_modified"))
+    try:
+        responses = await source.fetch(ctx.fetcher, validators)
+        items = [item for response in responses for item in source.parse(response)]
+    except NotModified:
+        return _record_unchanged(source, ctx, state, now)
+    except SourceError as exc:
+        return _record_failure(source, ctx, state, now, exc.health, str(exc), exc.retry_after)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # a bug in one source module must not stop the others
+        log.exception("source %s: unexpected error", source.id)
+        return _record_failure(source, ctx, state, now, "failing", f"internal error: {type(exc).__name__}: {exc}", None)
+    return _record_items(source, ctx, state, now, responses, items)
+
+
+def _record_items(
+    source: Source, ctx: Context, state: dict, now: datetime, responses: list[Response], items: list
+) -> PollReport:
+    store = ctx.store
+    rules = ctx.rules()
+    silent = state.get("first_ok") is None and source.settings.backfill == "silent"
+    alerts = 0
+    with store.transaction():
+        new, sightings = store.add_items(items, now)
+        for stored in new:
+            matches = match(stored.item, rules)
+            if not matches:
+                continue
+            store.add_matches(stored.id, matches, now)
+            worthy, urgent = alert_worthy(matches, rules)
+            if worthy and not silent:
+                for destination in ctx.destinations:
+                    alerts += int(store.enqueue_alert(stored.id, destination, urgent, now))
+        last_new = iso(now) if sightings else state.get("last_new_item") or iso(now)
+        health = "ok"
+        recent = store.recent_published(source.id)
+        if now - datetime.fromisoformat(last_new) > quiet_threshold(source, recent):
+            health = "quiet"
+        first = responses[0] if responses else None
+        store.update_source(
+            source.id,
+            etag=first.header("etag") or None if first else None,
+            last_modified=first.header("last-modified") or None if first else None,
+            last_new_item=last_new,
+            **_ok_fields(state, now, health),
+        )
+    _log_transition(source.id, state, health, None)
+    if silent and new:
+        log.info("source %s: first poll, %d existing items recorded without alerting", source.id, len(new))
+    return PollReport(source.id, health, items=len(items), new=len(new), alerts=alerts)
+
+
+def _ok_fields(state: dict, now: datetime, health: str) -> dict:
+    return {
+        "state": health,
+        "state_since": iso(now) if state.get("state") != health else state.get("state_since"),
+        "last_polled": iso(now),
+        "last_ok": iso(now),
+        "first_ok": state.get("first_ok") or iso(now),
+        "consecutive_failures": 0,
+        "next_poll_after": None,
+    }
+
+
+def _record_unchanged(source: Source, ctx: Context, state: dict, now: datetime) -> PollReport:
+    last_new = state.get("last_new_item")
+    health = "ok"
+    if last_new and now - datetime.fromisoformat(last_new) > quiet_threshold(source, ctx.store.recent_published(source.id)):
+        health = "quiet"
+    with ctx.store.transaction():
+        ctx.store.update_source(source.id, **_ok_fields(state, now, health))
+    _log_transition(source.id, state, health, None)
+    return PollReport(source.id, health, not_modified=True)
+
+
+def _record_failure(
+    source: Source, ctx: Context, state: dict, now: datetime, health: str, error: str, retry_after: float | None
+) -> PollReport:
+    failures = int(state.get("consecutive_failures") or 0) + 1
+    delay = min(MAX_BACKOFF, source.settings.every * 2 ** (failures - 1))
+    if retry_after:
+        delay = max(delay, timedelta(seconds=retry_after))
+    with ctx.store.transaction():
+        ctx.store.update_source(
+            source.id,
+            state=health,
+            state_since=iso(now) if state.get("state") != health else state.get("state_since"),
+            last_polled=iso(now),
+            last_error=error[:1000],
+            last_error_at=iso(now),
+            consecutive_failures=failures,
+            next_poll_after=iso(now + delay),
+        )
+    _log_transition(source.id, state, health, error)
+    return PollReport(source.id, health, error=error)
+
+
+def _log_transition(source_id: str, state: dict, health: str, error: str | None) -> None:
+    before = state.get("state", "new")
+    if before != health:
+        level = logging.INFO if health == "ok" else logging.WARNING
+        log.log(level, "source %s: %s -> %s%s", source_id, before, health, f": {error}" if error else "")
+    elif error:
+        log.info("source %s still %s: %s", source_id, health, error)
+
+
+async def poll_sources(sources: Sequence[Source], ctx: Context, *, respect_backoff: bool = True) -> list[PollReport]:
+    """Poll several sources concurrently; each one's failure stays its own."""
+    return list(await asyncio.gather(*(poll_source(s, ctx, respect_backoff=respect_backoff) for s in sources)))

@@ -1,0 +1,242 @@
+"""Monitors' rules: watched people and incident types, from the YAML files in rules/.
+
+Every `*.yaml` file in the rules folder may hold a `people:` list and/or an `incident_types:`
+mapping, so monitors can split a long watchlist by country or team. A broken file is refused
+as a whole with file:line errors; `RulesHolder` keeps the previous rules in force.
+
+Errors name people by position ("person #3"), never by name: the watchlist is sensitive and
+error text ends up in logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from watcher.errors import ConfigError, ConfigProblem
+from watcher.yamlfile import Located, describe_validation_error, load_yaml
+
+log = logging.getLogger(__name__)
+
+INCIDENT_TYPES = (
+    "extradition", "interpol_red_notice", "abduction_rendition", "deportation", "detention",
+    "assassination_attack", "threats_to_family", "threats_surveillance", "asylum_refusal", "ecthr_rule39",
+)
+_LANG = re.compile(r"^[a-z]{2,3}$")
+_TYPE_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_KNOWN_KEYS = {"people", "incident_types"}
+
+
+def _clean(value: str) -> str:
+    return " ".join(value.split())
+
+
+class Person(BaseModel):
+    """A watched person. `name` is canonical; `not` lists namesakes that must never trigger them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str
+    aliases: tuple[str, ...] = ()
+    country: str | None = None
+    not_: tuple[str, ...] = Field(default=(), alias="not")
+    notes: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        value = _clean(value)
+        if not value:
+            raise ValueError("name must not be empty")
+        return value
+
+    @field_validator("aliases", "not_")
+    @classmethod
+    def _names(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(_clean(v) for v in values)
+        if any(not v for v in cleaned):
+            raise ValueError("names must not be empty")
+        return cleaned
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[A-Z]{2}$", value):
+            raise ValueError(f"{value!r} is not an ISO 3166 country code like UZ, TJ")
+        return value
+
+    @property
+    def rule_id(self) -> str:
+        return f"person:{self.name}"
+
+    def spellings(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+
+class IncidentType(BaseModel):
+    """An incident concept with keywords per language. `alone`: may a keyword alert without a person?"""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    urgent: bool = False
+    alone: bool = True
+    keywords: dict[str, tuple[str, ...]]
+
+    @field_validator("keywords")
+    @classmethod
+    def _keywords(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        if not value:
+            raise ValueError("needs at least one language with keywords")
+        out = {}
+        for lang, words in value.items():
+            if not _LANG.match(str(lang)):
+                raise ValueError(f"{lang!r} is not a language code like en, ru, uz")
+            cleaned = tuple(_clean(w) for w in words or ())
+            for word in cleaned:
+                if not word.strip("*"):
+                    raise ValueError(f"{lang}: empty keyword")
+                if "*" in word[:-1]:
+                    raise ValueError(f"{lang}: {word!r}: '*' is allowed only at the end of a keyword")
+            out[str(lang)] = cleaned
+        return out
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Everything matching needs, as loaded from one rules folder."""
+
+    people: tuple[Person, ...] = ()
+    incident_types: dict[str, IncidentType] = field(default_factory=dict)
+    fingerprint: tuple[tuple[str, int, int], ...] = ()
+    _compiled: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def compiled(self, key: str, build: Any) -> Any:
+        """Cache for the matcher's compiled form of these rules (built once per load)."""
+        if key not in self._compiled:
+            self._compiled[key] = build(self)
+        return self._compiled[key]
+
+
+def _fingerprint(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    out = []
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue
+        out.append((path.name, stat.st_mtime_ns, stat.st_size))
+    return tuple(out)
+
+
+def load_rules(folder: Path) -> Rules:
+    """Load every rules file of a folder; raise ConfigError with all problems found."""
+    if not folder.is_dir():
+        raise ConfigError([ConfigProblem(str(folder), None, "rules folder not found")])
+    fingerprint = _fingerprint(folder)
+    problems: list[ConfigProblem] = []
+    people: list[Person] = []
+    incident_types: dict[str, IncidentType] = {}
+    names_seen: dict[str, str] = {}
+    types_seen: dict[str, str] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            doc = load_yaml(path)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        problems.extend(_load_file(doc, people, incident_types, names_seen, types_seen))
+    if problems:
+        raise ConfigError(problems)
+    return Rules(tuple(people), incident_types, fingerprint)
+
+
+def _load_file(
+    doc: Located,
+    people: list[Person],
+    incident_types: dict[str, IncidentType],
+    names_seen: dict[str, str],
+    types_seen: dict[str, str],
+) -> list[ConfigProblem]:
+    data = doc.data
+    if data is None:
+        return []
+    if not isinstance(data, dict):
+        return [doc.problem((), "expected a mapping with 'people:' and/or 'incident_types:'")]
+    problems = [doc.problem((k,), f"unknown top-level key '{k}'") for k in data if k not in _KNOWN_KEYS]
+    entries = data.get("people") or []
+    if not isinstance(entries, list):
+        problems.append(doc.problem(("people",), "'people' must be a list"))
+        entries = []
+    for index, entry in enumerate(entries):
+        label = f"person #{index + 1}"
+        if not isinstance(entry, dict):
+            problems.append(doc.problem(("people", index), f"{label}: expected a mapping with name, aliases, ..."))
+            continue
+        try:
+            person = Person.model_validate(entry)
+        except ValidationError as exc:
+            problems.extend(describe_validation_error(doc, exc, ("people", index), label))
+            continue
+        key = person.name.casefold()
+        where = f"{doc.display}:{doc.line_of(('people', index))}"
+        if key in names_seen:
+            problems.append(doc.problem(("people", index), f"{label}: the same person is already listed at {names_seen[key]}"))
+            continue
+        names_seen[key] = where
+        people.append(person)
+    types = data.get("incident_types") or {}
+    if not isinstance(types, dict):
+        problems.append(doc.problem(("incident_types",), "'incident_types' must be a mapping of type id to settings"))
+        types = {}
+    for type_id, body in types.items():
+        loc = ("incident_types", type_id)
+        label = f"incident type {type_id!r}"
+        if not _TYPE_ID.match(str(type_id)):
+            problems.append(doc.problem(loc, f"{label}: ids are lowercase letters, digits and '_'"))
+            continue
+        if not isinstance(body, dict):
+            problems.append(doc.problem(loc, f"{label}: expected a mapping with urgent, keywords"))
+            continue
+        try:
+            incident = IncidentType.model_validate(body)
+        except ValidationError as exc:
+            problems.extend(describe_validation_error(doc, exc, loc, label))
+            continue
+        if type_id in types_seen:
+            problems.append(doc.problem(loc, f"{label}: already defined at {types_seen[type_id]}"))
+            continue
+        types_seen[type_id] = f"{doc.display}:{doc.line_of(loc)}"
+        incident_types[type_id] = incident
+    return problems
+
+
+class RulesHolder:
+    """The rules in force. `refresh()` reloads when a file changed; a broken edit keeps the old rules."""
+
+    def __init__(self, folder: Path, rules: Rules | None = None):
+        self.folder = folder
+        self.rules = rules if rules is not None else load_rules(folder)
+        self.last_error: ConfigError | None = None
+        self._refused: tuple[tuple[str, int, int], ...] | None = None
+
+    def refresh(self) -> bool:
+        """Reload if the folder changed. Returns True when new rules were put in force."""
+        current = _fingerprint(self.folder)
+        if current in (self.rules.fingerprint, self._refused):
+            return False
+        try:
+            rules = load_rules(self.folder)
+        except ConfigError as exc:
+            log.error("rules refused, the previous rules stay in force:\n%s", exc)
+            self.last_error = exc
+            self._refused = current
+            return False
+        self.rules = rules
+        self.last_error = None
+        log.info("rules reloaded: %d people, %d incident types", len(rules.people), len(rules.incident_types))
+        return True

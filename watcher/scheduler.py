@@ -1,0 +1,121 @@
+"""`watcher run`: one asyncio loop, an APScheduler job per source, a job draining the outbox.
+
+Poll jobs run at each source's interval with jitter (so 30 feeds on one host do not fire in
+the same second), `max_instances=1` and `coalesce=True` (a slow poll is never doubled, missed
+runs collapse into one). SIGINT/SIGTERM stop new jobs, let running ones finish for a grace
+period, then cancel what is left. A poll writes its results in one transaction after its
+last await, and an alert is marked 'sending' before it is sent, so a cancelled job leaves
+nothing half-written: at worst an alert is resolved on the next start (see outbox).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import signal
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from watcher.app import App
+from watcher.sources import Source
+
+log = logging.getLogger(__name__)
+
+DELIVERY_EVERY = timedelta(seconds=5)
+RULES_EVERY = timedelta(seconds=15)
+GRACE_SECONDS = 20.0
+
+
+class Runner:
+    """Owns the scheduler and the set of jobs in flight, so shutdown can wait for them."""
+
+    def __init__(self, app: App, *, delivery_every: timedelta = DELIVERY_EVERY, grace: float = GRACE_SECONDS):
+        self.app = app
+        self.delivery_every = delivery_every
+        self.grace = grace
+        self.stop = asyncio.Event()
+        self._inflight: set[asyncio.Task[object]] = set()
+
+    def _tracked(self, make: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
+        async def job() -> None:
+            if self.stop.is_set():
+                return
+            task = asyncio.ensure_future(make())
+            self._inflight.add(task)
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                log.exception("job failed")
+            finally:
+                self._inflight.discard(task)
+
+        return job
+
+    def _poll_one(self, source: Source) -> Callable[[], Awaitable[None]]:
+        return self._tracked(lambda: self.app.poll([source]))
+
+    async def run(self) -> None:
+        app = self.app
+        recovered = app.recover()
+        if recovered:
+            log.warning("%d alert(s) were interrupted mid-send by the last stop", recovered)
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        now = app.clock()
+        sources = app.enabled()
+        for index, source in enumerate(sources):
+            every = source.settings.every.total_seconds()
+            scheduler.add_job(
+                self._poll_one(source),
+                IntervalTrigger(seconds=every, jitter=min(60.0, every * 0.1)),
+                id=f"poll:{source.id}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=max(1, int(every / 2)),
+                next_run_time=now + timedelta(seconds=random.uniform(0, min(30.0, 0.5 * index))),
+            )
+        scheduler.add_job(
+            self._tracked(app.deliver), IntervalTrigger(seconds=self.delivery_every.total_seconds()),
+            id="deliver", max_instances=1, coalesce=True, next_run_time=now,
+        )
+        scheduler.add_job(
+            self._tracked(self._refresh_rules), IntervalTrigger(seconds=RULES_EVERY.total_seconds()),
+            id="rules", max_instances=1, coalesce=True,
+        )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self.stop.set)
+            except (NotImplementedError, RuntimeError):
+                pass
+        scheduler.start()
+        log.info("watcher running: %d sources, delivering to %s", len(sources), ", ".join(app.notifiers))
+        try:
+            await self.stop.wait()
+        finally:
+            log.info("stopping: waiting up to %gs for %d job(s) in flight", self.grace, len(self._inflight))
+            scheduler.shutdown(wait=False)
+            await self._drain()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.remove_signal_handler(sig)
+                except (NotImplementedError, RuntimeError):
+                    pass
+
+    async def _refresh_rules(self) -> None:
+        self.app.rules.refresh()
+
+    async def _drain(self) -> None:
+        pending = set(self._inflight)
+        if pending:
+            done, pending = await asyncio.wait(pending, timeout=self.grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+            log.warning("%d job(s) cancelled at shutdown; their work is left pending", len(pending))

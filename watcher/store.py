@@ -1,0 +1,249 @@
+"""SQLite storage: what was seen, what matched, what must be sent, and each source's health.
+
+One `Store` per process. Every poll of a source is written in one transaction
+(`with store.transaction():`), so a crash or SIGTERM leaves either the whole poll or none of it.
+The database file and its WAL/SHM companions are created 0600 inside a 0700 folder: they hold
+watchlist matches.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from watcher.migrations import migrations
+from watcher.models import Item, Match
+
+
+def iso(when: datetime) -> str:
+    """The one timestamp format stored: UTC, seconds, sortable as text."""
+    return when.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def parse_iso(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _private_file(path: Path) -> None:
+    """Create `path` (and its folder) readable by the owner only, before SQLite opens it."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """An item stored for the first time by this poll."""
+
+    id: int
+    item: Item
+
+
+class Store:
+    """All reads and writes of watcher's state. Pass ":memory:" for a throwaway database."""
+
+    def __init__(self, path: Path | str):
+        if str(path) != ":memory:":
+            _private_file(Path(path))
+            conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+        else:
+            conn = sqlite3.connect(":memory:", isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        self.conn = conn
+        self.db = Database(conn)
+        if str(path) != ":memory:":
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+        migrations.apply(self.db)
+        self._depth = 0
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside happen together or not at all (nests: the outermost one commits)."""
+        if self._depth == 0:
+            self.conn.execute("BEGIN IMMEDIATE")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            if self._depth == 0:
+                self.conn.execute("ROLLBACK")
+            raise
+        self._depth -= 1
+        if self._depth == 0:
+            self.conn.execute("COMMIT")
+
+    def _one(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Row | None:
+        return self.conn.execute(sql, params).fetchone()
+
+    # -- sources -------------------------------------------------------------------------
+
+    def ensure_source(self, source_id: str, type_: str) -> None:
+        self.conn.execute(
+            "INSERT INTO sources (id, type) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET type = excluded.type",
+            (source_id, type_),
+        )
+
+    def source(self, source_id: str) -> dict[str, Any] | None:
+        row = self._one("SELECT * FROM sources WHERE id = ?", (source_id,))
+        return dict(row) if row else None
+
+    def sources(self) -> list[dict[str, Any]]:
+        """Every source with its health, and how many items it has brought."""
+        rows = self.conn.execute(
+            "SELECT s.*, (SELECT count(*) FROM sightings WHERE source_id = s.id) AS items_seen"
+            " FROM sources s ORDER BY s.id"
+        )
+        return [dict(r) for r in rows]
+
+    def update_source(self, source_id: str, **values: Any) -> None:
+        sets = ", ".join(f"{k} = :{k}" for k in values)
+        self.conn.execute(f"UPDATE sources SET {sets} WHERE id = :id", {**values, "id": source_id})
+
+    def recent_published(self, source_id: str, limit: int = 20) -> list[datetime]:
+        rows = self.conn.execute(
+            "SELECT published FROM sightings WHERE source_id = ? ORDER BY published DESC LIMIT ?",
+            (source_id, limit),
+        )
+        return [datetime.fromisoformat(r[0]) for r in rows]
+
+    # -- items ---------------------------------------------------------------------------
+
+    def add_items(self, items: list[Item], now: datetime) -> tuple[list[NewItem], int]:
+        """Store what is new; count what another feed already brought.
+
+        Returns the items stored for the first time, and how many of `items` this source had
+        not brought before (new to the source, though maybe known from another feed).
+        """
+        new: list[NewItem] = []
+        sightings = 0
+        stamp = iso(now)
+        for item in items:
+            if self._one("SELECT 1 FROM sightings WHERE source_id = ? AND key = ?", (item.source_id, item.key)):
+                continue
+            sightings += 1
+            existing = self._existing_item(item)
+            if existing is not None:
+                self.conn.execute(
+                    "UPDATE items SET seen_count = seen_count + 1, last_seen = ? WHERE id = ?", (stamp, existing)
+                )
+                item_id = existing
+            else:
+                cursor = self.conn.execute(
+                    "INSERT INTO items (source_id, key, url, content_hash, title, summary, published, language,"
+                    " fields, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (item.source_id, item.key, item.url, item.content_hash, item.title, item.summary,
+                     iso(item.published), item.language, json.dumps(item.fields, ensure_ascii=False), stamp, stamp),
+                )
+                item_id = int(cursor.lastrowid or 0)
+                new.append(NewItem(item_id, item))
+            self.conn.execute(
+                "INSERT INTO sightings (source_id, key, item_id, first_seen, published) VALUES (?, ?, ?, ?, ?)",
+                (item.source_id, item.key, item_id, stamp, iso(item.published)),
+            )
+        return new, sightings
+
+    def _existing_item(self, item: Item) -> int | None:
+        if item.url:
+            row = self._one("SELECT id FROM items WHERE url = ? LIMIT 1", (item.url,))
+            if row:
+                return int(row[0])
+        if item.content_hash and (item.title or item.summary):
+            row = self._one("SELECT id FROM items WHERE content_hash = ? LIMIT 1", (item.content_hash,))
+            if row:
+                return int(row[0])
+        return None
+
+    def item(self, item_id: int) -> dict[str, Any] | None:
+        row = self._one("SELECT * FROM items WHERE id = ?", (item_id,))
+        if row is None:
+            return None
+        out = dict(row)
+        out["fields"] = json.loads(out["fields"] or "{}")
+        return out
+
+    def count(self, table: str) -> int:
+        if table not in ("items", "sightings", "matches", "alerts", "sources"):
+            raise ValueError(table)
+        return int(self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+    # -- matches -------------------------------------------------------------------------
+
+    def add_matches(self, item_id: int, matches: list[Match], now: datetime) -> None:
+        self.conn.executemany(
+            "INSERT INTO matches (item_id, rule, kind, variant, span_start, span_end, text, why, matched_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (item_id, rule) DO NOTHING",
+            [(item_id, m.rule, m.kind, m.variant, m.span[0], m.span[1], m.text, m.why, iso(now)) for m in matches],
+        )
+
+    def matches_for(self, item_id: int) -> list[Match]:
+        rows = self.conn.execute("SELECT * FROM matches WHERE item_id = ? ORDER BY kind DESC, id", (item_id,))
+        return [Match(r["rule"], r["kind"], r["variant"], (r["span_start"], r["span_end"]), r["text"], r["why"]) for r in rows]
+
+    # -- alerts outbox -------------------------------------------------------------------
+
+    def enqueue_alert(self, item_id: int, destination: str, urgent: bool, now: datetime) -> bool:
+        """One outbox row per (item, destination), ever. Returns False if it already existed."""
+        cursor = self.conn.execute(
+            "INSERT INTO alerts (item_id, destination, urgent, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (item_id, destination) DO NOTHING",
+            (item_id, destination, int(urgent), iso(now), iso(now)),
+        )
+        return cursor.rowcount == 1
+
+    def due_alerts(self, destination: str, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
+        """Pending alerts whose next attempt is due, urgent first, then oldest first."""
+        rows = self.conn.execute(
+            "SELECT * FROM alerts WHERE destination = ? AND status = 'pending' AND next_attempt_at <= ?"
+            " ORDER BY urgent DESC, id LIMIT ?",
+            (destination, iso(now), limit),
+        )
+        return [dict(r) for r in rows]
+
+    def claim_alert(self, alert_id: int) -> bool:
+        """pending -> sending, recorded before the send; False if someone else took it."""
+        cursor = self.conn.execute(
+            "UPDATE alerts SET status = 'sending', attempts = attempts + 1 WHERE id = ? AND status = 'pending'",
+            (alert_id,),
+        )
+        return cursor.rowcount == 1
+
+    def mark_sent(self, alert_id: int, now: datetime, message_id: str | None = None) -> None:
+        self.conn.execute(
+            "UPDATE alerts SET status = 'sent', sent_at = ?, message_id = ?, last_error = NULL WHERE id = ?",
+            (iso(now), message_id, alert_id),
+        )
+
+    def defer_alert(self, alert_id: int, error: str, next_attempt: datetime) -> None:
+        self.conn.execute(
+            "UPDATE alerts SET status = 'pending', last_error = ?, next_attempt_at = ? WHERE id = ?",
+            (error[:500], iso(next_attempt), alert_id),
+        )
+
+    def fail_alert(self, alert_id: int, error: str) -> None:
+        self.conn.execute("UPDATE alerts SET status = 'failed', last_error = ? WHERE id = ?", (error[:500], alert_id))
+
+    def interrupted_alerts(self, destination: str) -> list[dict[str, Any]]:
+        """Rows left in 'sending' by a crash: the send may or may not have happened."""
+        rows = self.conn.execute("SELECT * FROM alerts WHERE destination = ? AND status = 'sending'", (destination,))
+        return [dict(r) for r in rows]
+
+    def alert_counts(self) -> dict[str, int]:
+        rows = self.conn.execute("SELECT status, count(*) FROM alerts GROUP BY status")
+        return {r[0]: int(r[1]) for r in rows}
