@@ -7,8 +7,9 @@ Tables:
 - items: one row per distinct article/document. UNIQUE(source_id, key) for the source that first
   brought it; `url` (canonical) and `content_hash` are indexed so the same story arriving from
   another feed is recognised and counted (`seen_count`) instead of stored twice.
-- sightings: every (source_id, key) ever seen, pointing at its item: how a second feed's copy is
-  known on the next poll without looking at its text again.
+- sightings: every (source_id, key) ever seen, pointing at its item, with that copy's own URL and
+  content hash: a later copy is recognised if it shares either with *any* earlier copy, whichever
+  feed happened to be stored first.
 - matches: why an item matched a rule (one row per item and rule).
 - alerts: the outbox, one row per (item, destination); pending -> sending -> sent | failed.
 """
@@ -66,9 +67,13 @@ def m001_initial(db: Database) -> None:
             item_id INTEGER NOT NULL REFERENCES items (id),
             first_seen TEXT NOT NULL,
             published TEXT NOT NULL,
+            url TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
             PRIMARY KEY (source_id, key)
         );
         CREATE INDEX sightings_item ON sightings (item_id);
+        CREATE INDEX sightings_url ON sightings (url);
+        CREATE INDEX sightings_content_hash ON sightings (content_hash);
         CREATE INDEX sightings_source_published ON sightings (source_id, published);
         CREATE TABLE matches (
             id INTEGER PRIMARY KEY,

@@ -154,18 +154,19 @@ class Store:
                 item_id = int(cursor.lastrowid or 0)
                 new.append(NewItem(item_id, item))
             self.conn.execute(
-                "INSERT INTO sightings (source_id, key, item_id, first_seen, published) VALUES (?, ?, ?, ?, ?)",
-                (item.source_id, item.key, item_id, stamp, iso(item.published)),
+                "INSERT INTO sightings (source_id, key, item_id, first_seen, published, url, content_hash)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (item.source_id, item.key, item_id, stamp, iso(item.published), item.url, item.content_hash),
             )
         return new, sightings
 
     def _existing_item(self, item: Item) -> int | None:
         if item.url:
-            row = self._one("SELECT id FROM items WHERE url = ? LIMIT 1", (item.url,))
+            row = self._one("SELECT item_id FROM sightings WHERE url = ? LIMIT 1", (item.url,))
             if row:
                 return int(row[0])
         if item.content_hash and (item.title or item.summary):
-            row = self._one("SELECT id FROM items WHERE content_hash = ? LIMIT 1", (item.content_hash,))
+            row = self._one("SELECT item_id FROM sightings WHERE content_hash = ? LIMIT 1", (item.content_hash,))
             if row:
                 return int(row[0])
         return None

@@ -1,0 +1,104 @@
+"""Shared test fixtures: a real HTTP server on loopback, a workspace with feeds/rules/state."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from watcher.cli import cli
+from watcher.replay import ReplayServer, Route
+
+FIXTURES = Path(__file__).parent / "fixtures"
+FEEDS = FIXTURES / "feeds"
+
+INCIDENTS = """\
+incident_types:
+  extradition:
+    urgent: true
+    alone: true
+    keywords:
+      en: [extradition, extradite*]
+      ru: [экстрадиц*]
+  detention:
+    urgent: false
+    alone: false
+    keywords:
+      en: [detained, detention]
+"""
+
+
+def feed_bytes(name: str) -> bytes:
+    return (FEEDS / name).read_bytes()
+
+
+def rss(*items: tuple[str, str, str], guid: bool = True) -> bytes:
+    """A small RSS 2.0 document; items are (key, title, description)."""
+    body = "".join(
+        f"<item><title>{t}</title><link>https://news.example.org/{k}?utm_source=rss</link>"
+        + (f"<guid>https://news.example.org/{k}</guid>" if guid else "")
+        + f"<description>{d}</description><pubDate>Mon, 02 Nov 2026 10:00:00 GMT</pubDate></item>"
+        for k, t, d in items
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Test feed</title>'
+        f"<link>https://news.example.org/</link><description>t</description>{body}</channel></rss>"
+    ).encode()
+
+
+@pytest.fixture
+def server() -> Iterator[ReplayServer]:
+    with ReplayServer() as srv:
+        yield srv
+
+
+@dataclass
+class Workspace:
+    root: Path
+    server: ReplayServer
+
+    @property
+    def feeds(self) -> Path:
+        return self.root / "feeds.yaml"
+
+    @property
+    def rules(self) -> Path:
+        return self.root / "rules"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    def serve(self, path: str, body: bytes, **kwargs: object) -> str:
+        self.server.routes[path] = Route(body=body, **kwargs)  # type: ignore[arg-type]
+        return self.server.url(path)
+
+    def write_feeds(self, *sources: dict[str, object]) -> None:
+        lines = ["sources:"]
+        for source in sources:
+            entry = {"type": "rss", "every": "15m", **source}
+            first = True
+            for key, value in entry.items():
+                lines.append(f"  {'- ' if first else '  '}{key}: {value}")
+                first = False
+        self.feeds.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def write_rules(self, people: str = "people: []\n", incidents: str = INCIDENTS) -> None:
+        self.rules.mkdir(exist_ok=True)
+        (self.rules / "people.yaml").write_text(textwrap.dedent(people), encoding="utf-8")
+        (self.rules / "incidents.yaml").write_text(textwrap.dedent(incidents), encoding="utf-8")
+
+    def cli(self, *args: str) -> Result:
+        base = ["--feeds", str(self.feeds), "--rules", str(self.rules), "--state", str(self.state)]
+        return CliRunner().invoke(cli, [*base, *args], catch_exceptions=False)
+
+
+@pytest.fixture
+def ws(tmp_path: Path, server: ReplayServer) -> Workspace:
+    workspace = Workspace(tmp_path, server)
+    workspace.write_rules()
+    return workspace
