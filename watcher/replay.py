@@ -58,7 +58,7 @@ class ReplayServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @classmethod
     def from_folder(cls, folder: Path, port: int = 0) -> ReplayServer:

@@ -46,14 +46,15 @@ class Runner:
                 return
             task = asyncio.ensure_future(make())
             self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
             try:
-                await task
+                # APScheduler cancels running jobs on shutdown; the shield keeps that from
+                # cancelling the work itself, which `_drain` lets finish within the grace period.
+                await asyncio.shield(task)
             except asyncio.CancelledError:
                 pass
             except Exception:
                 log.exception("job failed")
-            finally:
-                self._inflight.discard(task)
 
         return job
 

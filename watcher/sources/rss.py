@@ -17,6 +17,7 @@ from __future__ import annotations
 import calendar
 import io
 import re
+import warnings
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
@@ -35,6 +36,8 @@ FUTURE_SLACK = timedelta(hours=24)
 
 _HTML_START = re.compile(rb"^\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)\b", re.I | re.S)
 _HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.I | re.S)
+# bozo reasons that do not mean the document is broken (it was read despite them)
+_BENIGN = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
 _ENTITY_DECLS = (b"<!ENTITY", "<!ENTITY".encode("utf-16-le"), "<!ENTITY".encode("utf-16-be"))
 
 
@@ -84,8 +87,9 @@ def parse_feed(response: Response, source_id: str, language: str | None = None) 
     )
     entries = parsed.get("entries") or []
     if not entries:
-        if parsed.get("bozo") and not parsed.get("version"):
-            raise ParseFailed(f"not a readable feed: {parsed.get('bozo_exception')}")
+        problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
+        if problem is not None and not isinstance(problem, _BENIGN):
+            raise ParseFailed(f"not a readable feed: {problem}")
         raise EmptyFeed("a feed with no items")
     feed_language = (parsed.feed.get("language") or "")[:2].lower() or None
     items: list[Item] = []
@@ -112,7 +116,9 @@ def _entry_summary(entry: Any) -> str:
 
 def _published(entry: Any, fetched_at: datetime) -> datetime:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        stamp = entry.get(key)
+        with warnings.catch_warnings():  # feedparser warns about its updated->published fallback
+            warnings.simplefilter("ignore", DeprecationWarning)
+            stamp = entry.get(key)
         if stamp:
             try:
                 when = datetime.fromtimestamp(calendar.timegm(stamp), tz=timezone.utc)
