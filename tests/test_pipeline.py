@@ -88,6 +88,7 @@ def test_first_poll_is_silent_by_default_and_later_items_alert(ws) -> None:
     ws.write_rules(PEOPLE)
     first = ws.cli("poll", "--once")
     assert first.stdout == "" and "2 new item(s), 0 alert(s)" in first.stderr
+    assert "1 matching item(s) not alerted: first poll of a new source" in first.stderr
     rules_matched = Store(ws.state / "watcher.db").conn.execute("SELECT rule FROM matches ORDER BY rule").fetchall()
     # matched and kept (person + two incident types of one item), just not alerted
     assert [r[0] for r in rules_matched] == ["incident:detention", "incident:extradition", "person:Bakhodir Karimov"]

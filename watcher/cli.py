@@ -106,10 +106,13 @@ async def _one_cycle(app: App, chosen: list[Any]) -> None:
     finally:
         await app.aclose()
     new = sum(r.new for r in reports)
+    silenced = sum(r.silenced for r in reports)
     bad = [r for r in reports if r.error]
     click.echo(
         f"polled {len(reports)} source(s): {new} new item(s), {delivery.sent} alert(s) delivered"
         + (f", {delivery.deferred} deferred" if delivery.deferred else "")
+        + (f"; {silenced} matching item(s) not alerted: first poll of a new source stores what it"
+           " already lists silently (set `backfill: alert` on the source to alert on them)" if silenced else "")
         + (f"; {len(bad)} source(s) unhealthy: " + ", ".join(f"{r.source_id} ({r.state})" for r in bad) if bad else ""),
         err=True,
     )

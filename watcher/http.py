@@ -66,6 +66,16 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+def _connect_problem(host: str, exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    lowered = text.lower()
+    if "name or service not known" in lowered or "name resolution" in lowered or "nodename nor servname" in lowered:
+        return f"DNS lookup failed for {host}"
+    if "certificate" in lowered or "ssl" in lowered or "tls" in lowered:
+        return f"TLS failure with {host}: {text}"
+    return f"could not connect to {host}: {text}"
+
+
 def _snippet(body: bytes, limit: int = 160) -> str:
     text = body[:2000].decode("utf-8", "replace")
     return " ".join(text.split())[:limit]
@@ -155,7 +165,7 @@ class Fetcher:
             except httpx.UnsupportedProtocol as exc:
                 raise FetchFailed(f"unsupported URL scheme: {exc}") from None
             except httpx.ConnectError as exc:
-                raise FetchFailed(f"could not connect: {exc or type(exc).__name__}") from None
+                raise FetchFailed(_connect_problem(host, exc)) from None
             except httpx.DecodingError as exc:
                 raise FetchFailed(f"could not decode the body: {exc}") from None
             except httpx.HTTPError as exc:

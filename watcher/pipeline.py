@@ -49,6 +49,7 @@ class PollReport:
     items: int = 0
     new: int = 0
     alerts: int = 0
+    silenced: int = 0  # matching items not alerted because this was a silent first poll
     not_modified: bool = False
     skipped: bool = False
     error: str | None = None
@@ -105,7 +106,7 @@ def _record_items(
     store = ctx.store
     rules = ctx.rules()
     silent = state.get("first_ok") is None and source.settings.backfill == "silent"
-    alerts = 0
+    alerts = silenced = 0
     with store.transaction():
         new, sightings = store.add_items(items, now)
         for stored in new:
@@ -114,7 +115,9 @@ def _record_items(
                 continue
             store.add_matches(stored.id, matches, now)
             worthy, urgent = alert_worthy(matches, rules)
-            if worthy and not silent:
+            if worthy and silent:
+                silenced += 1
+            elif worthy:
                 for destination in ctx.destinations:
                     alerts += int(store.enqueue_alert(stored.id, destination, urgent, now))
         last_new = iso(now) if sightings else state.get("last_new_item") or iso(now)
@@ -132,8 +135,9 @@ def _record_items(
         )
     _log_transition(source.id, state, health, None)
     if silent and new:
-        log.info("source %s: first poll, %d existing items recorded without alerting", source.id, len(new))
-    return PollReport(source.id, health, items=len(items), new=len(new), alerts=alerts)
+        log.info("source %s: first poll, %d existing items recorded without alerting (backfill: silent)",
+                 source.id, len(new))
+    return PollReport(source.id, health, items=len(items), new=len(new), alerts=alerts, silenced=silenced)
 
 
 def _ok_fields(state: dict, now: datetime, health: str) -> dict:
