@@ -7,7 +7,6 @@ import gzip
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler
@@ -21,20 +20,6 @@ from watcher.models import Response
 from watcher.replay import ReplayServer, Route
 
 DOC = rss(("a", "Alpha", "first"), ("b", "Beta", "second"))
-
-
-@pytest.fixture(scope="module")
-def shared_server() -> Iterator[ReplayServer]:
-    with ReplayServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def server(shared_server: ReplayServer) -> ReplayServer:
-    """One loopback server for the module (stopping one costs 0.5 s), emptied for each test."""
-    shared_server.routes.clear()
-    shared_server.requests.clear()
-    return shared_server
 
 
 def fetch(url: str, *, validators: Validators | None = None, **options: object) -> Response:

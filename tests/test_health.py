@@ -3,37 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import pytest
 
 from conftest import Workspace, feed_bytes, rss
 from watcher.config import load_feeds
 from watcher.http import Fetcher
 from watcher.pipeline import Context, PollReport, poll_sources
-from watcher.replay import ReplayServer, Route
 from watcher.rules import load_rules
 from watcher.sources import build_source
 from watcher.store import Store, parse_iso
 
 T0 = datetime(2026, 11, 3, 12, 0, tzinfo=timezone.utc)  # the day after the items of rss()
 GOOD = rss(("a", "Alpha court hears extradition request", "x"), ("b", "Beta", "y"))
-
-
-@pytest.fixture(scope="module")
-def shared_server() -> Iterator[ReplayServer]:
-    with ReplayServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def server(shared_server: ReplayServer) -> ReplayServer:
-    """One loopback server for the module (stopping one costs 0.5 s), emptied for each test."""
-    shared_server.routes.clear()
-    shared_server.requests.clear()
-    return shared_server
 
 
 class Clock:

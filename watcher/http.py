@@ -196,7 +196,7 @@ class Fetcher:
         if status == 429:
             wait = retry_after_seconds(resp_headers.get("retry-after"), now)
             raise SourceBlocked(
-                f"HTTP 429: rate limited" + (f", retry after {wait:g}s" if wait is not None else ""),
+                "HTTP 429: rate limited" + (f", retry after {wait:g}s" if wait is not None else ""),
                 retry_after=wait,
             )
         if status >= 400:
