@@ -47,7 +47,8 @@ def test_run_polls_and_prints_alerts_then_stops_on_sigterm(ws) -> None:
 def test_sigterm_during_a_slow_poll_leaves_no_half_written_rows(ws) -> None:
     items = [(f"k{i}", f"Bakhodir Karimov item {i}", "Faces extradition.") for i in range(50)]
     ws.write_feeds({"id": "slow", "url": ws.serve("/slow.xml", rss(*items), delay=1.5), "backfill": "alert"},
-                   {"id": "fast", "url": ws.serve("/fast.xml", rss(ITEM)), "backfill": "alert"})
+                   {"id": "fast", "url": ws.serve("/fast.xml", rss(("fast1", "Bakhodir Karimov seen", "x"))),
+                    "backfill": "alert"})
     ws.write_rules(PEOPLE)
     proc = _start(ws)
     try:
