@@ -13,10 +13,12 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+import re2
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from watcher.errors import ConfigError, ConfigProblem
 from watcher.yamlfile import Located, describe_validation_error, load_yaml
@@ -36,6 +38,29 @@ def _clean(value: str) -> str:
     return " ".join(value.split())
 
 
+@lru_cache(maxsize=1024)
+def compile_regex(pattern: str) -> Any:
+    """A monitor's pattern on RE2 (linear time: no pattern can hang the bot), case-insensitive.
+
+    Raises ValueError with RE2's reason; RE2's own logging is off, since patterns may hold names."""
+    options = re2.Options()
+    options.log_errors = False
+    options.max_mem = 8 << 20
+    try:
+        return re2.compile("(?i)" + pattern, options=options)
+    except re2.error as exc:
+        reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise ValueError(f"RE2 refuses this pattern: {reason}") from None
+
+
+def _check_regex(value: str | None) -> str | None:
+    if value is not None:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        compile_regex(value)
+    return value
+
+
 class Person(BaseModel):
     """A watched person. `name` is canonical; `not` lists namesakes that must never trigger them."""
 
@@ -46,6 +71,12 @@ class Person(BaseModel):
     country: str | None = None
     not_: tuple[str, ...] = Field(default=(), alias="not")
     notes: str = ""
+    regex: str | None = None  # an extra pattern (RE2 syntax) that counts as naming this person
+
+    _check_regex = field_validator("regex")(classmethod(lambda cls, v: _check_regex(v)))
+
+    def compiled_regex(self) -> Any:
+        return compile_regex(self.regex or "")
 
     @field_validator("name")
     @classmethod
@@ -85,13 +116,17 @@ class IncidentType(BaseModel):
 
     urgent: bool = False
     alone: bool = True
-    keywords: dict[str, tuple[str, ...]]
+    keywords: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    regex: str | None = None  # an extra pattern (RE2 syntax) for this incident type
+
+    _check_regex = field_validator("regex")(classmethod(lambda cls, v: _check_regex(v)))
+
+    def compiled_regex(self) -> Any:
+        return compile_regex(self.regex or "")
 
     @field_validator("keywords")
     @classmethod
     def _keywords(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
-        if not value:
-            raise ValueError("needs at least one language with keywords")
         out = {}
         for lang, words in value.items():
             if not _LANG.match(str(lang)):
@@ -104,6 +139,12 @@ class IncidentType(BaseModel):
                     raise ValueError(f"{lang}: {word!r}: '*' is allowed only at the end of a keyword")
             out[str(lang)] = cleaned
         return out
+
+    @model_validator(mode="after")
+    def _something_to_match(self) -> IncidentType:
+        if not any(self.keywords.values()) and not self.regex:
+            raise ValueError("needs keywords (per language) or a regex")
+        return self
 
 
 @dataclass(frozen=True)

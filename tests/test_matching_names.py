@@ -1,0 +1,151 @@
+"""Who is who: full mentions, surnames alone, namesakes, `not` lists, fuzziness, regexes."""
+
+from __future__ import annotations
+
+from watcher.matching import Matcher
+from watcher.rules import IncidentType, Person, Rules
+
+
+def person(name: str, *aliases: str, not_: tuple[str, ...] = (), country: str | None = None, regex: str | None = None) -> Person:
+    return Person(name=name, aliases=aliases, country=country, regex=regex, **{"not": not_})
+
+
+WATCHLIST = (
+    person("Bakhodir Karimov", "Bahodir Karimov", "Баходир Каримов", country="UZ"),
+    person("Tatyana Karimova", "Tanya Karimova", "Tatyana Karimov", "Татьяна Каримова"),
+    person("Rakhmetdin Kamolov", "Рахметдин Камолов"),
+    person("Murod Yuldashev", "Мурод Юлдашев"),
+    person("Mirsobir Khamidkariyev"),
+    person("Umar Israilov"),
+    person("Ali Israilov"),
+    person("Dashgin Agalarli", "Daşqın Ağalarlı"),
+)
+MATCHER = Matcher(Rules(WATCHLIST, {"extradition": IncidentType(keywords={"en": ("extradition",)})}))
+
+
+def people(text: str, matcher: Matcher = MATCHER) -> list[str]:
+    return matcher.analyse(text).people
+
+
+def test_full_name_bakhodir_karimov() -> None:
+    assert people("Bakhodir Karimov was detained.") == ["Bakhodir Karimov"]
+
+
+def test_spelling_variant_and_script_bahodir_баходир() -> None:
+    assert people("Bahodir Karimov") == ["Bakhodir Karimov"]
+    assert people("Задержан Баходир Каримов") == ["Bakhodir Karimov"]
+
+
+def test_russian_oblique_case_бахадира_каримова_is_him_not_her() -> None:
+    result = MATCHER.analyse("Суд оставил Бахадира Каримова под стражей")
+    assert result.people == ["Bakhodir Karimov"]
+    assert "genitive/accusative -а" in result.matches[0].why and result.matches[0].why.startswith("cyrillic→latin")
+
+
+def test_female_form_татьяну_каримову_is_her() -> None:
+    assert people("Полиция угрожала Татьяне Каримовой") == ["Tatyana Karimova"]
+
+
+def test_reverse_order_karimov_bahodir() -> None:
+    assert people("Karimov Bahodir, 35, a migrant") == ["Bakhodir Karimov"]
+
+
+def test_patronymic_between_баходир_алиевич_каримов() -> None:
+    assert people("Баходир Алиевич Каримов") == ["Bakhodir Karimov"]
+
+
+def test_initial_b_karimov() -> None:
+    assert people("B. Karimov was released.") == ["Bakhodir Karimov"]
+    assert people("I. Karimov was president.") == []
+
+
+def test_uzbek_accusative_bahodir_karimovni() -> None:
+    assert people("Bahodir Karimovni hibsga olishdi") == ["Bakhodir Karimov"]
+
+
+def test_possessive_bakhodir_karimovs_case() -> None:
+    assert people("Bakhodir Karimov's case") == ["Bakhodir Karimov"]
+
+
+def test_president_islam_karimov_never_triggers_bakhodir() -> None:
+    assert people("President Islam Karimov ordered troops to fire.") == []
+    assert people("Ислам Каримов недоволен. Судя по заявлениям Ислама Каримова, потепления нет.") == []
+    assert people("President Karimov said. Karimov is not satisfied.") == []
+
+
+def test_surname_alone_never_matches_when_shared_karimov() -> None:
+    assert people("Karimov was detained at the migration office.") == []
+
+
+def test_surname_alone_after_full_mention_counts_as_a_second_mention() -> None:
+    result = MATCHER.analyse("Bakhodir Karimov was arrested. Later Karimov was released.")
+    spans = [m.span for m in result.matches if m.rule == "person:Bakhodir Karimov"]
+    assert len(spans) == 2 and "after a full mention" in result.matches[1].why
+
+
+def test_distinctive_surname_alone_kamolov_камолова() -> None:
+    assert people("Kamolov's extradition case went on for a year.") == ["Rakhmetdin Kamolov"]
+    assert people("Дело об экстрадиции Камолова тянулось полтора года.") == ["Rakhmetdin Kamolov"]
+
+
+def test_capitalised_word_before_surname_is_not_a_namesake_радио_liberty_agalarli() -> None:
+    assert people("According to Radio Liberty Agalarli was arrested.") == ["Dashgin Agalarli"]
+    assert people("Экстрадиция Камолова отложена") == ["Rakhmetdin Kamolov"]
+
+
+def test_another_person_of_the_surname_blocks_surname_alone_тахир_юлдашев() -> None:
+    assert people("Тахир Юлдашев командует силами в Пакистане. Юлдашев скрывается.") == []
+    assert people("Judge Kamolov refused bail.") == []
+
+
+def test_shared_surname_israilov_alone_is_not_guessed() -> None:
+    assert people("Four exiles attempted to grab Israilov from a Vienna sidewalk.") == []
+    assert people("Umar Israilov and his father Ali Israilov fled.") == ["Umar Israilov", "Ali Israilov"]
+
+
+def test_not_list_blocks_the_namesake_and_surname_alone() -> None:
+    guarded = Matcher(Rules((person("Rakhmetdin Kamolov", not_=("Farrukh Kamolov",)),), {}))
+    assert people("Farrukh Kamolov, a banker, said Kamolov was away.", guarded) == []
+    assert people("Rakhmetdin Kamolov met Farrukh Kamolov.", guarded) == ["Rakhmetdin Kamolov"]
+
+
+def test_one_edit_on_long_surname_beside_exact_given_name_karinov_khamidakariyev() -> None:
+    assert people("Bakhodir Karinov was detained") == ["Bakhodir Karimov"]
+    assert people("Mirsobir Khamidakariyev was abducted") == ["Mirsobir Khamidkariyev"]
+    assert people("Bakhodir Karimzoda was detained") == []  # two edits: too far
+    assert people("Bahrom Karinov was detained") == []  # no exact part: no fuzziness
+
+
+def test_typo_in_given_name_before_distinctive_surname_dasghin_agalarli() -> None:
+    assert people("the earlier incident with Dasghin Agalarli") == ["Dashgin Agalarli"]
+
+
+def test_coordinated_names_tatyana_and_bakhodir_karimov() -> None:
+    assert people("The story of Tatyana and Bakhodir Karimov") == ["Tatyana Karimova", "Bakhodir Karimov"]
+
+
+def test_given_name_with_family_name_elsewhere_tanya_exile_karimov() -> None:
+    assert people("Wife of exile Karimov threatened. Tanya tells me she was scared.") == ["Tatyana Karimova"]
+
+
+def test_given_name_before_another_surname_is_not_a_family_mention() -> None:
+    assert people("Tatyana Lokshina of HRW commented on the Karimov case.") == []
+
+
+def test_lowercase_words_are_not_names_murod_means_wish() -> None:
+    assert people("bahodir karimov hibsga olindi") == ["Bakhodir Karimov"]  # an all-lowercase text is read as is
+    assert people("Uning bahodir karimov emas") == []
+
+
+def test_person_regex_runs_on_re2() -> None:
+    guarded = Matcher(Rules((person("Rakhmetdin Kamolov", regex=r"r\.?\s*kamolov"),), {}))
+    assert people("R. Kamolov", guarded) == ["Rakhmetdin Kamolov"]
+
+
+def test_explanations_name_rule_variant_span_and_reason() -> None:
+    result = MATCHER.analyse("Суд: Бахадира Каримова выдадут")
+    (found,) = [m for m in result.matches if m.kind == "person"]
+    assert found.rule == "person:Bakhodir Karimov" and found.variant == "Баходир Каримов"
+    assert found.text == "Бахадира Каримова" and found.span == (5, 22)
+    assert found.why == ("cyrillic→latin; given name 'Бахадира' (genitive/accusative -а); "
+                         "surname 'Каримова' (genitive/accusative -а)")

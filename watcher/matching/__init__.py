@@ -1,0 +1,94 @@
+"""Matching items against the rules: `match(item, rules) -> list[Match]`.
+
+The engine (names.py for people, keywords.py for incident types, countries.py for places) is
+compiled once per rules load and reused for every item. `analyse` gives the full picture used
+by `watcher match` and `watcher rules test`: people, incident types, countries, and every
+match with the variant, span and reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from watcher.matching.countries import tag_countries
+from watcher.matching.keywords import PhraseIndex
+from watcher.matching.names import NameIndex, mention_match
+from watcher.matching.normalize import tokenize
+from watcher.models import Item, Match
+from watcher.rules import Rules
+
+__all__ = ["Analysis", "Matcher", "analyse", "match", "matcher_for"]
+
+
+@dataclass
+class Analysis:
+    people: list[str] = field(default_factory=list)
+    incident_types: list[str] = field(default_factory=list)
+    countries: list[str] = field(default_factory=list)
+    origin: list[str] = field(default_factory=list)
+    host: list[str] = field(default_factory=list)
+    matches: list[Match] = field(default_factory=list)
+
+
+class Matcher:
+    """The rules compiled for matching: a name index, a keyword index, the monitors' regexes."""
+
+    def __init__(self, rules: Rules):
+        self.rules = rules
+        self.names = NameIndex(rules.people)
+        self.incidents = PhraseIndex(
+            (type_id, lang, word)
+            for type_id, incident in rules.incident_types.items()
+            for lang, words in incident.keywords.items()
+            for word in words
+        )
+        self.person_regexes = [(p, p.compiled_regex()) for p in rules.people if p.regex]
+        self.incident_regexes = [(t, i.compiled_regex()) for t, i in rules.incident_types.items() if i.regex]
+
+    def analyse(self, text: str) -> Analysis:
+        tokens = tokenize(text)
+        result = Analysis()
+        people_seen: dict[str, None] = {}
+        for mention in self.names.find(text, tokens):
+            found = mention_match(self.names, mention, text)
+            result.matches.append(found)
+            people_seen.setdefault(self.names.entries[mention.person].person.name)
+        for person, pattern in self.person_regexes:
+            for hit in pattern.finditer(text):
+                result.matches.append(Match(person.rule_id, "person", person.regex or "", hit.span(), hit.group(0),
+                                            "the person's regex"))
+                people_seen.setdefault(person.name)
+                break
+        types: dict[str, None] = {}
+        for hit in self.incidents.find(tokens):
+            start, end = tokens[hit.first].start, tokens[hit.last].end
+            kind = "stem" if hit.phrase.stem else "keyword"
+            result.matches.append(Match(f"incident:{hit.phrase.label}", "incident", hit.phrase.keyword, (start, end),
+                                        text[start:end], f"{kind} {hit.phrase.keyword!r}"))
+            types.setdefault(hit.phrase.label)
+        for type_id, pattern in self.incident_regexes:
+            hit = pattern.search(text)
+            if hit is not None:
+                result.matches.append(Match(f"incident:{type_id}", "incident", self.rules.incident_types[type_id].regex or "",
+                                            hit.span(), hit.group(0), "the incident type's regex"))
+                types.setdefault(type_id)
+        result.people = list(people_seen)
+        result.incident_types = list(types)
+        by_name = {p.name: p.country for p in self.rules.people}
+        result.countries, result.origin, result.host = tag_countries(tokens, [by_name[n] or "" for n in result.people])
+        result.matches.sort(key=lambda m: (m.kind != "person", m.span))
+        return result
+
+
+def matcher_for(rules: Rules) -> Matcher:
+    """The compiled matcher of these rules, built on first use and kept with them."""
+    return rules.compiled("matcher", Matcher)
+
+
+def analyse(text: str, rules: Rules) -> Analysis:
+    return matcher_for(rules).analyse(text)
+
+
+def match(item: Item, rules: Rules) -> list[Match]:
+    """Every match of the item's text (title, summary, structured fields) against the rules."""
+    return matcher_for(rules).analyse(item.text()).matches

@@ -1,0 +1,487 @@
+"""Who is who: finding watched people in a text, however their names are spelt and inflected.
+
+Every spelling of every person (name and aliases) is split into given name, middle parts and
+surname; each part's inflected forms are put, by spelling key, into one dict. A text is read
+once, token by token, with one dict lookup per capitalised token, so the cost does not grow
+with the watchlist. Then, per person:
+
+1. a **full mention** is their given name and surname together, in either order, with at most
+   one middle name or patronymic between; an initial may stand for the given name (B. Karimov);
+   coordinated names count ("Tatyana and Bakhodir Karimov"); one edit is forgiven on a long
+   token when the other part matches exactly (Bakhodir Karinov, Khamidakariyev);
+2. a **surname alone** counts only after a full mention of the same person in the item, or when
+   the surname is distinctive: at least 6 letters, no other watched person bears it, it is in no
+   `not` list, and the item names nobody else of that surname ("Tahir Yuldashev") and puts no
+   official's title before it ("President Karimov");
+3. a name in the person's `not` list never counts for them, and blocks rule 2.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from watcher.matching.countries import is_country_word
+from watcher.matching.morphology import given_forms, is_female_surname, surname_forms
+from watcher.matching.normalize import Token, clean, tokenize
+from watcher.matching.translit import name_key, split_suffix
+from watcher.models import Match
+from watcher.rules import Person
+
+MIN_DISTINCTIVE = 6
+MIN_FUZZY = 7
+CONNECTORS = {"and", "&", "и", "va", "ва", "və", "ve", "und", "et", "або", "та"}
+TITLES = {  # a title before a surname means an official of that name, not our person
+    "president", "prezident", "президент", "minister", "министр", "vazir", "premier", "prime", "general",
+    "генерал", "judge", "судья", "prosecutor", "прокурор", "генпрокурор", "colonel", "полковник",
+    "ambassador", "посол", "governor", "губернатор", "mayor", "мэр", "senator", "сенатор", "deputy",
+    "депутат", "chairman", "председатель", "king", "emir", "sheikh", "mr", "mrs", "ms", "dr", "sir",
+    "господин", "г-н", "janob", "hokim", "хоким",
+}
+ROLES = {  # words that commonly stand before a watched person's surname
+    "exile", "exiled", "dissident", "refugee", "migrant", "activist", "journalist", "blogger", "editor",
+    "critic", "opposition", "defender", "lawyer", "imam", "cleric", "businessman", "producer", "publisher",
+    "poet", "writer", "emigrant", "émigré", "whistleblower", "veteran", "bodyguard", "academic", "leader",
+    "head", "founder", "member", "son", "brother", "father", "wife", "husband", "nephew", "cousin", "mr",
+    "лидер", "глава", "основатель", "брат", "отец", "сын", "жена", "муж",
+    "эмигрант", "беженец", "мигрант", "оппозиционер", "журналист", "журналистка", "активист", "активистка",
+    "блогер", "правозащитник", "правозащитница", "критик", "адвокат", "имам", "бизнесмен", "издатель",
+    "muxolif", "jurnalist", "faol", "bloger", "muhojir", "qochqin",
+}
+FUNCTION_WORDS = {
+    "the", "a", "an", "but", "and", "when", "while", "after", "before", "meanwhile", "still", "then", "as",
+    "if", "in", "on", "at", "for", "with", "by", "of", "from", "to", "since", "although", "however", "so",
+    "that", "this", "his", "her", "their", "mr", "both", "both", "according", "speaking", "with",
+    "но", "и", "а", "когда", "после", "в", "на", "с", "по", "от", "для", "однако", "также", "тогда", "как",
+}
+GIVEN_NAMES = Path(__file__).with_name("given_names.txt")
+
+
+@cache
+def common_given_forms() -> frozenset[str]:
+    """Spelling keys of common given names of the region, with their inflected forms."""
+    keys: set[str] = set()
+    if GIVEN_NAMES.exists():
+        for line in GIVEN_NAMES.read_text(encoding="utf-8").splitlines():
+            word = line.strip()
+            if word and not word.startswith("#"):
+                keys.update(given_forms(name_key(word)))
+    return frozenset(keys)
+
+
+_SENTENCE_BREAK = re.compile(r"[.!?:;\n«“\"(\[—]")
+_GAP_OK = re.compile(r"^[\s\-‐‑–'’\"“”«»„]*$")
+_INITIAL_GAP = re.compile(r"^\.?[\s\-]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    person: int
+    role: str  # "given" | "surname"
+    label: str  # the inflection, "" for the base form
+    spelling: int  # index into Entry.spellings of the person
+
+
+@dataclass
+class Entry:
+    """What the index knows of one person."""
+
+    person: Person
+    spellings: list[str]
+    given: set[str] = field(default_factory=set)  # base keys
+    surnames: set[str] = field(default_factory=set)  # base keys
+    given_forms: dict[str, str] = field(default_factory=dict)
+    surname_forms: dict[str, str] = field(default_factory=dict)
+    middles: set[str] = field(default_factory=set)
+    phrases: list[tuple[list[str], int]] = field(default_factory=list)  # key sequences, spelling index
+    distinctive: bool = False
+
+
+@dataclass(frozen=True)
+class Mention:
+    person: int
+    start: int  # character offsets
+    end: int
+    spelling: int
+    reasons: tuple[str, ...]
+    full: bool
+
+
+def _key(word: str) -> tuple[str, str]:
+    stem, suffix = split_suffix(word)
+    return name_key(stem), suffix
+
+
+def _stem(surname_key: str) -> str:
+    """Male and female forms of one family name share a stem (Karimov, Karimova)."""
+    return surname_key[:-1] if is_female_surname(surname_key) else surname_key
+
+
+class NameIndex:
+    """All spellings of all people (or of all `not` names), by spelling key."""
+
+    def __init__(self, people: Sequence[Person], *, with_not: bool = True):
+        self.entries: list[Entry] = []
+        self.lookup: dict[str, list[Part]] = defaultdict(list)
+        self.phrase_starts: dict[str, list[int]] = defaultdict(list)
+        for number, person in enumerate(people):
+            self.entries.append(self._entry(number, person))
+        self._mark_distinctive()
+        self.watched_given = frozenset(f for e in self.entries for f in e.given_forms)
+        self.blockers: NameIndex | None = None
+        self.blocker_owner: list[int] = []
+        if with_not:
+            shadow = []
+            for number, person in enumerate(people):
+                for other in person.not_:
+                    shadow.append(Person(name=other))
+                    self.blocker_owner.append(number)
+            if shadow:
+                self.blockers = NameIndex(shadow, with_not=False)
+                for owner, entry in zip(self.blocker_owner, self.blockers.entries):
+                    if {_stem(s) for s in entry.surnames} & {_stem(s) for s in self.entries[owner].surnames}:
+                        self.entries[owner].distinctive = False
+
+    def _entry(self, number: int, person: Person) -> Entry:
+        entry = Entry(person, list(person.spellings()))
+        female = any(is_female_surname(name_key(s.split()[-1])) for s in entry.spellings[:1] if s.split())
+        for index, spelling in enumerate(entry.spellings):
+            tokens = tokenize(clean(spelling))
+            if not tokens:
+                continue
+            keys = [_key(t.raw)[0] for t in tokens]
+            if len(tokens) == 1 or not all(t.upper for t in tokens):
+                entry.phrases.append((keys, index))
+                self.phrase_starts[keys[0]].append(number)
+                continue
+            given, surname = keys[0], keys[-1]
+            entry.middles.update(keys[1:-1])
+            if given not in entry.given:
+                entry.given.add(given)
+                for form, label in given_forms(given).items():
+                    entry.given_forms.setdefault(form, label)
+                    self.lookup[form].append(Part(number, "given", label, index))
+            if surname not in entry.surnames:
+                entry.surnames.add(surname)
+                for form, label in surname_forms(surname, female).items():
+                    entry.surname_forms.setdefault(form, label)
+                    self.lookup[form].append(Part(number, "surname", label, index))
+        return entry
+
+    def _mark_distinctive(self) -> None:
+        bearers: dict[str, set[int]] = defaultdict(set)
+        for number, entry in enumerate(self.entries):
+            for surname in entry.surnames:
+                bearers[_stem(surname)].add(number)
+        for number, entry in enumerate(self.entries):
+            main = [s for s in entry.surnames if len(s) >= MIN_DISTINCTIVE]
+            entry.distinctive = bool(main) and all(bearers[_stem(s)] == {number} for s in entry.surnames)
+
+    # -- reading a text --------------------------------------------------------------------
+
+    def hits(self, tokens: list[Token], any_case: bool) -> list[list[Part]]:
+        out: list[list[Part]] = []
+        for token in tokens:
+            if token.upper or any_case:
+                out.append(self.lookup.get(_key(token.raw)[0], []))
+            else:
+                out.append([])
+        return out
+
+    def find(self, text: str, tokens: list[Token]) -> list[Mention]:
+        any_case = not any(t.upper for t in tokens)
+        hits = self.hits(tokens, any_case)
+        full = self._full_mentions(text, tokens, hits) + self._phrase_mentions(tokens)
+        blocked_spans, blocked_people = self._blocked(text, tokens)
+        full = [m for m in full if not _inside(m, blocked_spans.get(m.person, []))]
+        alone = self._surname_alone(text, tokens, hits, full, blocked_spans, blocked_people)
+        return sorted(full + alone, key=lambda m: (m.start, m.person))
+
+    def _gap_ok(self, text: str, left: Token, right: Token) -> bool:
+        return bool(_GAP_OK.match(text[left.end:right.start]))
+
+    def _full_mentions(self, text: str, tokens: list[Token], hits: list[list[Part]]) -> list[Mention]:
+        found: dict[tuple[int, int], Mention] = {}
+        for i, parts in enumerate(hits):
+            for part in parts:
+                if part.role != "surname":
+                    continue
+                mention = self._pair(text, tokens, hits, i, part)
+                if mention is not None:
+                    found.setdefault((mention.person, mention.start), mention)
+            for part in parts:
+                if part.role == "given":
+                    for mention in self._given_led(text, tokens, hits, i, part):
+                        found.setdefault((mention.person, mention.start), mention)
+        return list(found.values())
+
+    def _pair(self, text: str, tokens: list[Token], hits: list[list[Part]], i: int, surname: Part) -> Mention | None:
+        """A full mention ending or starting at surname token i."""
+        entry, person = self.entries[surname.person], surname.person
+        s_tok = tokens[i]
+        s_why = _form_why("surname", s_tok.raw, surname.label)
+        for d in (1, 2):  # given name (and maybe a middle name) before the surname
+            j = i - d
+            if j < 0 or not all(self._gap_ok(text, tokens[k], tokens[k + 1]) or
+                                (k == j and _is_initial(tokens[k], text)) for k in range(j, i)):
+                continue
+            if d == 2 and not self._middle_ok(tokens[j + 1], hits[j + 1], entry):
+                continue
+            given = next((p for p in hits[j] if p.person == person and p.role == "given"), None)
+            if given is not None:
+                return Mention(person, tokens[j].start, s_tok.end, surname.spelling,
+                               (_form_why("given name", tokens[j].raw, given.label), s_why), True)
+            if _is_initial(tokens[j], text) and any(name_key(tokens[j].raw)[:1] == g[:1] for g in entry.given):
+                return Mention(person, tokens[j].start, s_tok.end, surname.spelling,
+                               (f"initial {tokens[j].raw}.", s_why), True)
+            if d == 1 and tokens[j].upper:
+                fuzzy = _near(name_key(tokens[j].raw), entry.given_forms, len(tokens[j].raw))
+                if fuzzy:
+                    return Mention(person, tokens[j].start, s_tok.end, surname.spelling,
+                                   (f"given name {tokens[j].raw!r} one edit from a known spelling", s_why), True)
+        for d in (1, 2):  # surname first: Karimov Bahodir, Каримов Баходир Алиевич
+            j = i + d
+            if j >= len(tokens) or not all(self._gap_ok(text, tokens[k], tokens[k + 1]) for k in range(i, j)):
+                continue
+            if d == 2 and not self._middle_ok(tokens[i + 1], hits[i + 1], entry):
+                continue
+            given = next((p for p in hits[j] if p.person == person and p.role == "given"), None)
+            if given is not None:
+                return Mention(person, s_tok.start, tokens[j].end, surname.spelling,
+                               (s_why, _form_why("given name", tokens[j].raw, given.label), "surname first"), True)
+        return None
+
+    def _given_led(self, text: str, tokens: list[Token], hits: list[list[Part]], i: int, given: Part) -> list[Mention]:
+        """Mentions found from a given name: coordinated names, and a surname one edit away."""
+        entry, person, out = self.entries[given.person], given.person, []
+        g_why = _form_why("given name", tokens[i].raw, given.label)
+        if i + 3 < len(tokens) and tokens[i + 1].norm in CONNECTORS and tokens[i + 2].upper:
+            last = hits[i + 3]
+            surname = next((p for p in last if p.person == person and p.role == "surname"), None)
+            if surname is not None and all(self._gap_ok(text, tokens[k], tokens[k + 1]) for k in (i + 1, i + 2)):
+                out.append(Mention(person, tokens[i].start, tokens[i + 3].end, surname.spelling,
+                                   (g_why, "coordinated names", _form_why("surname", tokens[i + 3].raw, surname.label)), True))
+        j = i + 1
+        if j < len(tokens) and tokens[j].upper and self._gap_ok(text, tokens[i], tokens[j]):
+            if not any(p.person == person for p in hits[j]):
+                key = name_key(split_suffix(tokens[j].raw)[0])
+                if _near(key, entry.surname_forms, len(tokens[j].raw)):
+                    out.append(Mention(person, tokens[i].start, tokens[j].end, given.spelling,
+                                       (g_why, f"surname {tokens[j].raw!r} one edit from a known spelling"), True))
+        return out
+
+    def _middle_ok(self, token: Token, parts: list[Part], entry: Entry) -> bool:
+        return token.upper or name_key(token.raw) in entry.middles
+
+    def _phrase_mentions(self, tokens: list[Token]) -> list[Mention]:
+        out = []
+        keys = None
+        for i, token in enumerate(tokens):
+            candidates = self.phrase_starts.get(name_key(token.raw)) if token.upper else None
+            if not candidates:
+                continue
+            if keys is None:
+                keys = [name_key(split_suffix(t.raw)[0]) for t in tokens]
+            for person in candidates:
+                for phrase, spelling in self.entries[person].phrases:
+                    if keys[i:i + len(phrase)] == phrase:
+                        out.append(Mention(person, token.start, tokens[i + len(phrase) - 1].end, spelling,
+                                           (f"listed name {self.entries[person].spellings[spelling]!r}",), True))
+        return out
+
+    def _blocked(self, text: str, tokens: list[Token]) -> tuple[dict[int, list[tuple[int, int]]], set[int]]:
+        """Spans of `not` names, per person they protect; and who had one named."""
+        spans: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        people: set[int] = set()
+        if self.blockers is not None:
+            for mention in self.blockers.find(text, tokens):
+                if mention.full:
+                    owner = self.blocker_owner[mention.person]
+                    spans[owner].append((mention.start, mention.end))
+                    people.add(owner)
+        return spans, people
+
+    def _surname_alone(
+        self, text: str, tokens: list[Token], hits: list[list[Part]], full: list[Mention],
+        blocked_spans: dict[int, list[tuple[int, int]]], blocked_people: set[int],
+    ) -> list[Mention]:
+        covered = {pos for m in full for pos in range(m.start, m.end)}
+        first_full = {}
+        for m in full:
+            first_full[m.person] = min(first_full.get(m.person, m.start), m.start)
+        stems_named = defaultdict(set)  # surname stem -> people named in full
+        for m in full:
+            for s in self.entries[m.person].surnames:
+                stems_named[_stem(s)].add(m.person)
+        out: list[Mention] = []
+        bearers, weak = self._other_bearers(text, tokens, hits, covered)
+        for i, parts in enumerate(hits):
+            if i in weak:
+                continue
+            for part in parts:
+                if part.role != "surname" or tokens[i].start in covered:
+                    continue
+                person, entry = part.person, self.entries[part.person]
+                if person in blocked_people:
+                    continue
+                if any(stems_named[_stem(s)] - {person} for s in entry.surnames):
+                    continue  # another watched person of that name is named in full here
+                if any(bearers.get(_stem(s), set()) - {person} for s in entry.surnames):
+                    continue  # somebody else of that surname is named here
+                why = _form_why("surname", tokens[i].raw, part.label)
+                if person in first_full and first_full[person] < tokens[i].start:
+                    reason = "surname alone, after a full mention"
+                elif entry.distinctive:
+                    reason = "distinctive surname alone"
+                else:
+                    continue
+                out.append(Mention(person, tokens[i].start, tokens[i].end, part.spelling, (why, reason), False))
+        named = {m.person for m in full} | {m.person for m in out} | blocked_people
+        return out + self._family_mentions(text, tokens, hits, named, bearers)
+
+    def _other_bearers(
+        self, text: str, tokens: list[Token], hits: list[list[Part]], covered: set[int]
+    ) -> tuple[dict[str, set[int | None]], set[int]]:
+        """Who this text gives each surname stem to, by the evidence right before the surname:
+        a watched person's given name (their index), or a stranger (None): a common given name,
+        a non-matching initial, or an official's title ('Tahir Yuldashev', 'Ислама Каримова',
+        'President Karimov'). That is strong evidence and holds for the whole item. An unknown
+        capitalised word in mid-sentence is weak evidence: it rules out only the surname right
+        after it ('Radio Liberty Agalarli'). At a sentence start or in a Title-Case headline a
+        capital says nothing ('Экстрадиция Камолова'), nor does another watched person's
+        surname ('Бахрома Хамроева Камолову').
+
+        Returns (stem -> bearers, token indexes ruled out by weak evidence)."""
+        bearers: dict[str, set[int | None]] = defaultdict(set)
+        weak: set[int] = set()
+        title_case = _title_case(tokens)
+        for i, parts in enumerate(hits):
+            surnames = [p for p in parts if p.role == "surname"]
+            if not surnames or i == 0:
+                continue
+            before = tokens[i - 1]
+            if before.start in covered or (not self._gap_ok(text, before, tokens[i]) and not _is_initial(before, text)):
+                continue
+            key = name_key(split_suffix(before.raw)[0])
+            owners = {q.person for q in hits[i - 1] if q.role == "given"} & {p.person for p in surnames}
+            stems = {_stem(s) for p in surnames for s in self.entries[p.person].surnames}
+            if owners:
+                for stem in stems:
+                    bearers[stem].update(owners)
+                continue
+            initial_of_someone = _is_initial(before, text) and any(
+                key[:1] == g[:1] for p in surnames for g in self.entries[p.person].given)
+            own_typo = any(_near(key, self.entries[p.person].given_forms, len(before.raw)) for p in surnames)
+            plain_word = not before.upper or _is_initial(before, text) or own_typo
+            known_name = not plain_word and (key in self.watched_given or key in common_given_forms())
+            if before.norm in TITLES or (_is_initial(before, text) and not initial_of_someone) or known_name:
+                for stem in stems:
+                    bearers[stem].add(None)
+            elif (not plain_word and not title_case and not _starts_sentence(text, tokens, i - 1)
+                  and before.norm not in ROLES and before.norm not in FUNCTION_WORDS and not is_country_word(before.norm)):
+                weak.add(i)
+        return bearers, weak
+
+    def _family_mentions(
+        self, text: str, tokens: list[Token], hits: list[list[Part]], named: set[int],
+        bearers: dict[str, set[int | None]],
+    ) -> list[Mention]:
+        """A given name standing alone in an item that names the person's family name elsewhere
+        ('Tanya tells me' ... 'exile Karimov'; 'рассказывает Татьяна' ... 'Баходира Каримова')."""
+        out = []
+        for i, parts in enumerate(hits):
+            for part in parts:
+                if part.role != "given" or part.person in named:
+                    continue
+                if any(tokens[k].upper for k in (i - 1, i + 1) if 0 <= k < len(tokens)
+                       and self._gap_ok(text, tokens[min(i, k)], tokens[max(i, k)])):
+                    continue  # part of some other name
+                entry = self.entries[part.person]
+                stems = {_stem(s) for s in entry.surnames}
+                if any(None in bearers.get(stem, ()) for stem in stems):
+                    continue  # a stranger of that surname is named here
+                family = [j for j, hs in enumerate(hits) if any(
+                    h.role == "surname" and _stem_of(self, h) & stems for h in hs)]
+                if family:
+                    j = family[0]
+                    out.append(Mention(part.person, tokens[i].start, tokens[i].end, part.spelling,
+                                       (_form_why("given name", tokens[i].raw, part.label),
+                                        f"family name {tokens[j].raw!r} named in the same item"), False))
+                    named.add(part.person)
+        return out
+
+
+def _stem_of(index: NameIndex, part: Part) -> set[str]:
+    return {_stem(s) for s in index.entries[part.person].surnames}
+
+
+def _starts_sentence(text: str, tokens: list[Token], i: int) -> bool:
+    return i == 0 or bool(_SENTENCE_BREAK.search(text[tokens[i - 1].end:tokens[i].start]))
+
+
+def _title_case(tokens: list[Token]) -> bool:
+    """Headline Style Capitalises Every Word, so capitals there say nothing."""
+    words = [t for t in tokens[:12] if len(t.raw) > 3]
+    return len(words) >= 3 and sum(t.upper for t in words) >= 0.7 * len(words)
+
+
+def _is_initial(token: Token, text: str) -> bool:
+    return len(token.raw) <= 2 and token.upper and text[token.end:token.end + 1] == "."
+
+
+def _inside(mention: Mention, spans: list[tuple[int, int]]) -> bool:
+    return any(start < mention.end and mention.start < end for start, end in spans)
+
+
+def _near(key: str, forms: dict[str, str], length: int) -> bool:
+    """One edit (insert, delete, substitute) from a form, for long tokens only."""
+    if length < MIN_FUZZY:
+        return False
+    return any(len(form) >= MIN_FUZZY - 2 and _one_edit(key, form) for form in forms)
+
+
+def _one_edit(a: str, b: str) -> bool:
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    return a[i + (len(a) == len(b)):] == b[i + 1:]
+
+
+def _form_why(what: str, raw: str, label: str) -> str:
+    return f"{what} {raw!r}" + (f" ({label})" if label else "")
+
+
+def mention_match(index: NameIndex, mention: Mention, text: str) -> Match:
+    entry = index.entries[mention.person]
+    found = text[mention.start:mention.end]
+    variant = _closest_spelling(entry.spellings, found, mention.spelling)
+    reasons = list(mention.reasons)
+    if _script(found) != _script(entry.person.name):
+        reasons.insert(0, f"{_script(found)}→{_script(entry.person.name)}")
+    return Match(entry.person.rule_id, "person", variant, (mention.start, mention.end), found, "; ".join(reasons))
+
+
+def _closest_spelling(spellings: list[str], found: str, default: int) -> str:
+    """The listed spelling most like the text: same script first, then most keys in common."""
+    found_keys = {name_key(split_suffix(t.raw)[0]) for t in tokenize(found)}
+    script = _script(found)
+
+    def score(index: int) -> tuple[int, int, int]:
+        keys = {name_key(t.raw) for t in tokenize(clean(spellings[index]))}
+        return (_script(spellings[index]) == script, len(keys & found_keys), index == default)
+
+    return spellings[max(range(len(spellings)), key=score)]
+
+
+def _script(text: str) -> str:
+    if any("\u0400" <= ch <= "\u04ff" for ch in text):
+        return "cyrillic"
+    return "latin"
