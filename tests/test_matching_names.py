@@ -149,3 +149,24 @@ def test_explanations_name_rule_variant_span_and_reason() -> None:
     assert found.text == "Бахадира Каримова" and found.span == (5, 22)
     assert found.why == ("cyrillic→latin; given name 'Бахадира' (genitive/accusative -а); "
                          "surname 'Каримова' (genitive/accusative -а)")
+
+
+ISSUE_PEOPLE = Matcher(Rules((
+    person("Bakhodir Karimov"),
+    person("Jo'rayev Bahodir"),
+    person("Qosim Toshmatov"),
+    person("Ҷумъа Қодиров"),
+), {}))
+
+
+def test_issue_pairs_bakhodir_karimov_in_every_spelling_case_and_order() -> None:
+    for text in ("Bahodir Karimov", "Баходир Каримов", "Бахадира Каримова", "Karimov Bahodir",
+                 "Bahodir Karimovni", "Bakhodir Karimov was held; B. Karimov was later freed"):
+        assert ISSUE_PEOPLE.analyse(text).people == ["Bakhodir Karimov"], text
+    assert ISSUE_PEOPLE.analyse("President Islam Karimov").people == []
+
+
+def test_issue_pairs_peers_score_below_threshold_jo_rayev_toshmatov_kodirov() -> None:
+    assert ISSUE_PEOPLE.analyse("Джураев Баходир задержан").people == ["Jo'rayev Bahodir"]
+    assert ISSUE_PEOPLE.analyse("Kasym Tashmatov was deported").people == ["Qosim Toshmatov"]
+    assert ISSUE_PEOPLE.analyse("Dzhuma Kodirov was abducted").people == ["Ҷумъа Қодиров"]

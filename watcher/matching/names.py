@@ -18,64 +18,18 @@ with the watchlist. Then, per person:
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
 
-from watcher.matching.countries import is_country_word
 from watcher.matching.morphology import given_forms, is_female_surname, surname_forms
+from watcher.matching.namesakes import CONNECTORS, gap_ok, is_initial, near, other_bearers, stem
 from watcher.matching.normalize import Token, clean, tokenize
 from watcher.matching.translit import name_key, split_suffix
 from watcher.models import Match
 from watcher.rules import Person
 
 MIN_DISTINCTIVE = 6
-MIN_FUZZY = 7
-CONNECTORS = {"and", "&", "и", "va", "ва", "və", "ve", "und", "et", "або", "та"}
-TITLES = {  # a title before a surname means an official of that name, not our person
-    "president", "prezident", "президент", "minister", "министр", "vazir", "premier", "prime", "general",
-    "генерал", "judge", "судья", "prosecutor", "прокурор", "генпрокурор", "colonel", "полковник",
-    "ambassador", "посол", "governor", "губернатор", "mayor", "мэр", "senator", "сенатор", "deputy",
-    "депутат", "chairman", "председатель", "king", "emir", "sheikh", "mr", "mrs", "ms", "dr", "sir",
-    "господин", "г-н", "janob", "hokim", "хоким",
-}
-ROLES = {  # words that commonly stand before a watched person's surname
-    "exile", "exiled", "dissident", "refugee", "migrant", "activist", "journalist", "blogger", "editor",
-    "critic", "opposition", "defender", "lawyer", "imam", "cleric", "businessman", "producer", "publisher",
-    "poet", "writer", "emigrant", "émigré", "whistleblower", "veteran", "bodyguard", "academic", "leader",
-    "head", "founder", "member", "son", "brother", "father", "wife", "husband", "nephew", "cousin", "mr",
-    "лидер", "глава", "основатель", "брат", "отец", "сын", "жена", "муж",
-    "эмигрант", "беженец", "мигрант", "оппозиционер", "журналист", "журналистка", "активист", "активистка",
-    "блогер", "правозащитник", "правозащитница", "критик", "адвокат", "имам", "бизнесмен", "издатель",
-    "muxolif", "jurnalist", "faol", "bloger", "muhojir", "qochqin",
-}
-FUNCTION_WORDS = {
-    "the", "a", "an", "but", "and", "when", "while", "after", "before", "meanwhile", "still", "then", "as",
-    "if", "in", "on", "at", "for", "with", "by", "of", "from", "to", "since", "although", "however", "so",
-    "that", "this", "his", "her", "their", "mr", "both", "both", "according", "speaking", "with",
-    "но", "и", "а", "когда", "после", "в", "на", "с", "по", "от", "для", "однако", "также", "тогда", "как",
-}
-GIVEN_NAMES = Path(__file__).with_name("given_names.txt")
-
-
-@cache
-def common_given_forms() -> frozenset[str]:
-    """Spelling keys of common given names of the region, with their inflected forms."""
-    keys: set[str] = set()
-    if GIVEN_NAMES.exists():
-        for line in GIVEN_NAMES.read_text(encoding="utf-8").splitlines():
-            word = line.strip()
-            if word and not word.startswith("#"):
-                keys.update(given_forms(name_key(word)))
-    return frozenset(keys)
-
-
-_SENTENCE_BREAK = re.compile(r"[.!?:;\n«“\"(\[—]")
-_GAP_OK = re.compile(r"^[\s\-‐‑–'’\"“”«»„]*$")
-_INITIAL_GAP = re.compile(r"^\.?[\s\-]*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +70,6 @@ def _key(word: str) -> tuple[str, str]:
     return name_key(stem), suffix
 
 
-def _stem(surname_key: str) -> str:
-    """Male and female forms of one family name share a stem (Karimov, Karimova)."""
-    return surname_key[:-1] if is_female_surname(surname_key) else surname_key
-
-
 class NameIndex:
     """All spellings of all people (or of all `not` names), by spelling key."""
 
@@ -143,7 +92,7 @@ class NameIndex:
             if shadow:
                 self.blockers = NameIndex(shadow, with_not=False)
                 for owner, entry in zip(self.blocker_owner, self.blockers.entries):
-                    if {_stem(s) for s in entry.surnames} & {_stem(s) for s in self.entries[owner].surnames}:
+                    if {stem(s) for s in entry.surnames} & {stem(s) for s in self.entries[owner].surnames}:
                         self.entries[owner].distinctive = False
 
     def _entry(self, number: int, person: Person) -> Entry:
@@ -176,10 +125,10 @@ class NameIndex:
         bearers: dict[str, set[int]] = defaultdict(set)
         for number, entry in enumerate(self.entries):
             for surname in entry.surnames:
-                bearers[_stem(surname)].add(number)
+                bearers[stem(surname)].add(number)
         for number, entry in enumerate(self.entries):
             main = [s for s in entry.surnames if len(s) >= MIN_DISTINCTIVE]
-            entry.distinctive = bool(main) and all(bearers[_stem(s)] == {number} for s in entry.surnames)
+            entry.distinctive = bool(main) and all(bearers[stem(s)] == {number} for s in entry.surnames)
 
     # -- reading a text --------------------------------------------------------------------
 
@@ -200,9 +149,6 @@ class NameIndex:
         full = [m for m in full if not _inside(m, blocked_spans.get(m.person, []))]
         alone = self._surname_alone(text, tokens, hits, full, blocked_spans, blocked_people)
         return sorted(full + alone, key=lambda m: (m.start, m.person))
-
-    def _gap_ok(self, text: str, left: Token, right: Token) -> bool:
-        return bool(_GAP_OK.match(text[left.end:right.start]))
 
     def _full_mentions(self, text: str, tokens: list[Token], hits: list[list[Part]]) -> list[Mention]:
         found: dict[tuple[int, int], Mention] = {}
@@ -226,8 +172,8 @@ class NameIndex:
         s_why = _form_why("surname", s_tok.raw, surname.label)
         for d in (1, 2):  # given name (and maybe a middle name) before the surname
             j = i - d
-            if j < 0 or not all(self._gap_ok(text, tokens[k], tokens[k + 1]) or
-                                (k == j and _is_initial(tokens[k], text)) for k in range(j, i)):
+            if j < 0 or not all(gap_ok(text, tokens[k], tokens[k + 1]) or
+                                (k == j and is_initial(tokens[k], text)) for k in range(j, i)):
                 continue
             if d == 2 and not self._middle_ok(tokens[j + 1], hits[j + 1], entry):
                 continue
@@ -235,17 +181,17 @@ class NameIndex:
             if given is not None:
                 return Mention(person, tokens[j].start, s_tok.end, surname.spelling,
                                (_form_why("given name", tokens[j].raw, given.label), s_why), True)
-            if _is_initial(tokens[j], text) and any(name_key(tokens[j].raw)[:1] == g[:1] for g in entry.given):
+            if is_initial(tokens[j], text) and any(name_key(tokens[j].raw)[:1] == g[:1] for g in entry.given):
                 return Mention(person, tokens[j].start, s_tok.end, surname.spelling,
                                (f"initial {tokens[j].raw}.", s_why), True)
             if d == 1 and tokens[j].upper:
-                fuzzy = _near(name_key(tokens[j].raw), entry.given_forms, len(tokens[j].raw))
+                fuzzy = near(name_key(tokens[j].raw), entry.given_forms, len(tokens[j].raw))
                 if fuzzy:
                     return Mention(person, tokens[j].start, s_tok.end, surname.spelling,
                                    (f"given name {tokens[j].raw!r} one edit from a known spelling", s_why), True)
         for d in (1, 2):  # surname first: Karimov Bahodir, Каримов Баходир Алиевич
             j = i + d
-            if j >= len(tokens) or not all(self._gap_ok(text, tokens[k], tokens[k + 1]) for k in range(i, j)):
+            if j >= len(tokens) or not all(gap_ok(text, tokens[k], tokens[k + 1]) for k in range(i, j)):
                 continue
             if d == 2 and not self._middle_ok(tokens[i + 1], hits[i + 1], entry):
                 continue
@@ -262,14 +208,14 @@ class NameIndex:
         if i + 3 < len(tokens) and tokens[i + 1].norm in CONNECTORS and tokens[i + 2].upper:
             last = hits[i + 3]
             surname = next((p for p in last if p.person == person and p.role == "surname"), None)
-            if surname is not None and all(self._gap_ok(text, tokens[k], tokens[k + 1]) for k in (i + 1, i + 2)):
+            if surname is not None and all(gap_ok(text, tokens[k], tokens[k + 1]) for k in (i + 1, i + 2)):
                 out.append(Mention(person, tokens[i].start, tokens[i + 3].end, surname.spelling,
                                    (g_why, "coordinated names", _form_why("surname", tokens[i + 3].raw, surname.label)), True))
         j = i + 1
-        if j < len(tokens) and tokens[j].upper and self._gap_ok(text, tokens[i], tokens[j]):
+        if j < len(tokens) and tokens[j].upper and gap_ok(text, tokens[i], tokens[j]):
             if not any(p.person == person for p in hits[j]):
                 key = name_key(split_suffix(tokens[j].raw)[0])
-                if _near(key, entry.surname_forms, len(tokens[j].raw)):
+                if near(key, entry.surname_forms, len(tokens[j].raw)):
                     out.append(Mention(person, tokens[i].start, tokens[j].end, given.spelling,
                                        (g_why, f"surname {tokens[j].raw!r} one edit from a known spelling"), True))
         return out
@@ -316,9 +262,9 @@ class NameIndex:
         stems_named = defaultdict(set)  # surname stem -> people named in full
         for m in full:
             for s in self.entries[m.person].surnames:
-                stems_named[_stem(s)].add(m.person)
+                stems_named[stem(s)].add(m.person)
         out: list[Mention] = []
-        bearers, weak = self._other_bearers(text, tokens, hits, covered)
+        bearers, weak = other_bearers(self, text, tokens, hits, covered)
         for i, parts in enumerate(hits):
             if i in weak:
                 continue
@@ -328,9 +274,9 @@ class NameIndex:
                 person, entry = part.person, self.entries[part.person]
                 if person in blocked_people:
                     continue
-                if any(stems_named[_stem(s)] - {person} for s in entry.surnames):
+                if any(stems_named[stem(s)] - {person} for s in entry.surnames):
                     continue  # another watched person of that name is named in full here
-                if any(bearers.get(_stem(s), set()) - {person} for s in entry.surnames):
+                if any(bearers.get(stem(s), set()) - {person} for s in entry.surnames):
                     continue  # somebody else of that surname is named here
                 why = _form_why("surname", tokens[i].raw, part.label)
                 if person in first_full and first_full[person] < tokens[i].start:
@@ -342,49 +288,6 @@ class NameIndex:
                 out.append(Mention(person, tokens[i].start, tokens[i].end, part.spelling, (why, reason), False))
         named = {m.person for m in full} | {m.person for m in out} | blocked_people
         return out + self._family_mentions(text, tokens, hits, named, bearers)
-
-    def _other_bearers(
-        self, text: str, tokens: list[Token], hits: list[list[Part]], covered: set[int]
-    ) -> tuple[dict[str, set[int | None]], set[int]]:
-        """Who this text gives each surname stem to, by the evidence right before the surname:
-        a watched person's given name (their index), or a stranger (None): a common given name,
-        a non-matching initial, or an official's title ('Tahir Yuldashev', 'Ислама Каримова',
-        'President Karimov'). That is strong evidence and holds for the whole item. An unknown
-        capitalised word in mid-sentence is weak evidence: it rules out only the surname right
-        after it ('Radio Liberty Agalarli'). At a sentence start or in a Title-Case headline a
-        capital says nothing ('Экстрадиция Камолова'), nor does another watched person's
-        surname ('Бахрома Хамроева Камолову').
-
-        Returns (stem -> bearers, token indexes ruled out by weak evidence)."""
-        bearers: dict[str, set[int | None]] = defaultdict(set)
-        weak: set[int] = set()
-        title_case = _title_case(tokens)
-        for i, parts in enumerate(hits):
-            surnames = [p for p in parts if p.role == "surname"]
-            if not surnames or i == 0:
-                continue
-            before = tokens[i - 1]
-            if before.start in covered or (not self._gap_ok(text, before, tokens[i]) and not _is_initial(before, text)):
-                continue
-            key = name_key(split_suffix(before.raw)[0])
-            owners = {q.person for q in hits[i - 1] if q.role == "given"} & {p.person for p in surnames}
-            stems = {_stem(s) for p in surnames for s in self.entries[p.person].surnames}
-            if owners:
-                for stem in stems:
-                    bearers[stem].update(owners)
-                continue
-            initial_of_someone = _is_initial(before, text) and any(
-                key[:1] == g[:1] for p in surnames for g in self.entries[p.person].given)
-            own_typo = any(_near(key, self.entries[p.person].given_forms, len(before.raw)) for p in surnames)
-            plain_word = not before.upper or _is_initial(before, text) or own_typo
-            known_name = not plain_word and (key in self.watched_given or key in common_given_forms())
-            if before.norm in TITLES or (_is_initial(before, text) and not initial_of_someone) or known_name:
-                for stem in stems:
-                    bearers[stem].add(None)
-            elif (not plain_word and not title_case and not _starts_sentence(text, tokens, i - 1)
-                  and before.norm not in ROLES and before.norm not in FUNCTION_WORDS and not is_country_word(before.norm)):
-                weak.add(i)
-        return bearers, weak
 
     def _family_mentions(
         self, text: str, tokens: list[Token], hits: list[list[Part]], named: set[int],
@@ -398,11 +301,11 @@ class NameIndex:
                 if part.role != "given" or part.person in named:
                     continue
                 if any(tokens[k].upper for k in (i - 1, i + 1) if 0 <= k < len(tokens)
-                       and self._gap_ok(text, tokens[min(i, k)], tokens[max(i, k)])):
+                       and gap_ok(text, tokens[min(i, k)], tokens[max(i, k)])):
                     continue  # part of some other name
                 entry = self.entries[part.person]
-                stems = {_stem(s) for s in entry.surnames}
-                if any(None in bearers.get(stem, ()) for stem in stems):
+                stems = {stem(s) for s in entry.surnames}
+                if any(None in bearers.get(family, ()) for family in stems):
                     continue  # a stranger of that surname is named here
                 family = [j for j, hs in enumerate(hits) if any(
                     h.role == "surname" and _stem_of(self, h) & stems for h in hs)]
@@ -416,43 +319,11 @@ class NameIndex:
 
 
 def _stem_of(index: NameIndex, part: Part) -> set[str]:
-    return {_stem(s) for s in index.entries[part.person].surnames}
-
-
-def _starts_sentence(text: str, tokens: list[Token], i: int) -> bool:
-    return i == 0 or bool(_SENTENCE_BREAK.search(text[tokens[i - 1].end:tokens[i].start]))
-
-
-def _title_case(tokens: list[Token]) -> bool:
-    """Headline Style Capitalises Every Word, so capitals there say nothing."""
-    words = [t for t in tokens[:12] if len(t.raw) > 3]
-    return len(words) >= 3 and sum(t.upper for t in words) >= 0.7 * len(words)
-
-
-def _is_initial(token: Token, text: str) -> bool:
-    return len(token.raw) <= 2 and token.upper and text[token.end:token.end + 1] == "."
+    return {stem(s) for s in index.entries[part.person].surnames}
 
 
 def _inside(mention: Mention, spans: list[tuple[int, int]]) -> bool:
     return any(start < mention.end and mention.start < end for start, end in spans)
-
-
-def _near(key: str, forms: dict[str, str], length: int) -> bool:
-    """One edit (insert, delete, substitute) from a form, for long tokens only."""
-    if length < MIN_FUZZY:
-        return False
-    return any(len(form) >= MIN_FUZZY - 2 and _one_edit(key, form) for form in forms)
-
-
-def _one_edit(a: str, b: str) -> bool:
-    if a == b or abs(len(a) - len(b)) > 1:
-        return False
-    if len(a) > len(b):
-        a, b = b, a
-    i = 0
-    while i < len(a) and a[i] == b[i]:
-        i += 1
-    return a[i + (len(a) == len(b)):] == b[i + 1:]
 
 
 def _form_why(what: str, raw: str, label: str) -> str:
