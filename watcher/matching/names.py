@@ -18,6 +18,7 @@ with the watchlist. Then, per person:
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ class Entry:
     middles: set[str] = field(default_factory=set)
     phrases: list[tuple[list[str], int]] = field(default_factory=list)  # key sequences, spelling index
     distinctive: bool = False
+    spelling_keys: list[tuple[str, frozenset[str]]] = field(default_factory=list)  # (script, keys) per spelling
 
 
 @dataclass(frozen=True)
@@ -100,9 +102,10 @@ class NameIndex:
         female = any(is_female_surname(name_key(s.split()[-1])) for s in entry.spellings[:1] if s.split())
         for index, spelling in enumerate(entry.spellings):
             tokens = tokenize(clean(spelling))
+            keys = [_key(t.raw)[0] for t in tokens]
+            entry.spelling_keys.append((_script(spelling), frozenset(keys)))
             if not tokens:
                 continue
-            keys = [_key(t.raw)[0] for t in tokens]
             if len(tokens) == 1 or not all(t.upper for t in tokens):
                 entry.phrases.append((keys, index))
                 self.phrase_starts[keys[0]].append(number)
@@ -333,26 +336,27 @@ def _form_why(what: str, raw: str, label: str) -> str:
 def mention_match(index: NameIndex, mention: Mention, text: str) -> Match:
     entry = index.entries[mention.person]
     found = text[mention.start:mention.end]
-    variant = _closest_spelling(entry.spellings, found, mention.spelling)
+    variant = entry.spellings[_closest_spelling(entry, found, mention.spelling)]
     reasons = list(mention.reasons)
     if _script(found) != _script(entry.person.name):
         reasons.insert(0, f"{_script(found)}→{_script(entry.person.name)}")
     return Match(entry.person.rule_id, "person", variant, (mention.start, mention.end), found, "; ".join(reasons))
 
 
-def _closest_spelling(spellings: list[str], found: str, default: int) -> str:
+def _closest_spelling(entry: Entry, found: str, default: int) -> int:
     """The listed spelling most like the text: same script first, then most keys in common."""
     found_keys = {name_key(split_suffix(t.raw)[0]) for t in tokenize(found)}
     script = _script(found)
 
-    def score(index: int) -> tuple[int, int, int]:
-        keys = {name_key(t.raw) for t in tokenize(clean(spellings[index]))}
-        return (_script(spellings[index]) == script, len(keys & found_keys), index == default)
+    def score(index: int) -> tuple[bool, int, bool]:
+        own_script, keys = entry.spelling_keys[index]
+        return (own_script == script, len(keys & found_keys), index == default)
 
-    return spellings[max(range(len(spellings)), key=score)]
+    return max(range(len(entry.spelling_keys)), key=score)
+
+
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
 
 
 def _script(text: str) -> str:
-    if any("\u0400" <= ch <= "\u04ff" for ch in text):
-        return "cyrillic"
-    return "latin"
+    return "cyrillic" if _CYRILLIC.search(text) else "latin"
