@@ -5,6 +5,7 @@
     ├── SourceError            one poll of one source went wrong; `health` names the state
     │   ├── FetchFailed        HTTP error, timeout, DNS/TLS/connection failure  -> failing
     │   ├── SourceBlocked      403/429, captcha or HTML challenge page          -> blocked
+    │   │   └── FormatChanged  a database answered in a shape we do not know    -> blocked
     │   ├── EmptyFeed          200 with an empty or item-less body              -> zombie
     │   ├── ParseFailed        the body is not a feed we can read               -> failing
     │   └── TooLarge           the body is over the size cap                    -> failing
@@ -48,9 +49,10 @@ class SourceError(WatcherError):
 
     health = "failing"
 
-    def __init__(self, message: str, *, retry_after: float | None = None):
+    def __init__(self, message: str, *, retry_after: float | None = None, status: int = 0):
         super().__init__(message)
         self.retry_after = retry_after
+        self.status = status
 
 
 class FetchFailed(SourceError):
@@ -67,6 +69,10 @@ class EmptyFeed(SourceError):
 
 class ParseFailed(SourceError):
     health = "failing"
+
+
+class FormatChanged(SourceBlocked):
+    """The database answered, but not in the shape we know: treated as blocked, never as 'nothing new'."""
 
 
 class TooLarge(SourceError):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -96,6 +96,8 @@ class Fetcher:
         max_redirects: int = 5,
         user_agent: str = USER_AGENT,
         clock: Callable[[], datetime] = utcnow,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        max_wait: float = 120.0,
     ):
         self._transport = transport
         self._slots = asyncio.Semaphore(concurrency)
@@ -108,6 +110,8 @@ class Fetcher:
         self._user_agent = user_agent
         self._clients: dict[str | None, httpx.AsyncClient] = {}
         self.clock = clock
+        self.sleep = sleep
+        self.max_wait = max_wait
 
     def _client(self, proxy: str | None) -> httpx.AsyncClient:
         key = None if self._transport is not None else proxy
@@ -147,8 +151,34 @@ class Fetcher:
         proxy: str | None = None,
         params: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
+        retries: int = 0,
     ) -> Response:
-        """GET a document. Raises NotModified, SourceBlocked, TooLarge or FetchFailed."""
+        """GET a document. Raises NotModified, SourceBlocked, TooLarge or FetchFailed.
+
+        With `retries`, a 429 or 5xx answer is tried again after Retry-After (or 2 s, 4 s, ...),
+        unless the server asks for a longer wait than `max_wait`."""
+        attempt = 0
+        while True:
+            try:
+                return await self._get_once(url, validators, proxy, params, headers)
+            except (FetchFailed, SourceBlocked) as exc:
+                retryable = exc.status == 429 or exc.status >= 500
+                if attempt >= retries or not retryable:
+                    raise
+                wait = exc.retry_after if exc.retry_after is not None else 2.0 * 2 ** attempt
+                if wait > self.max_wait:
+                    raise
+                attempt += 1
+                await self.sleep(wait)
+
+    async def _get_once(
+        self,
+        url: str,
+        validators: Validators | None,
+        proxy: str | None,
+        params: dict[str, str] | None,
+        headers: dict[str, str] | None,
+    ) -> Response:
         host = urlsplit(url).hostname or ""
         host_slot = self._host_slots.setdefault(host, asyncio.Semaphore(self._per_host))
         request_headers = {**(validators.headers() if validators else {}), **(headers or {})}
@@ -192,14 +222,15 @@ class Fetcher:
             status = resp.status_code
             final_url = str(resp.url)
         if status in (401, 403, 451):
-            raise SourceBlocked(f"HTTP {status}: access refused; received: {_snippet(content)!r}")
+            raise SourceBlocked(f"HTTP {status}: access refused; received: {_snippet(content)!r}", status=status)
         if status == 429:
             wait = retry_after_seconds(resp_headers.get("retry-after"), now)
             raise SourceBlocked(
                 "HTTP 429: rate limited" + (f", retry after {wait:g}s" if wait is not None else ""),
                 retry_after=wait,
+                status=429,
             )
         if status >= 400:
             wait = retry_after_seconds(resp_headers.get("retry-after"), now) if status == 503 else None
-            raise FetchFailed(f"HTTP {status}; received: {_snippet(content)!r}", retry_after=wait)
+            raise FetchFailed(f"HTTP {status}; received: {_snippet(content)!r}", retry_after=wait, status=status)
         return Response(url=final_url, status=status, headers=resp_headers, content=content, fetched_at=now)

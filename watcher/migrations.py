@@ -106,3 +106,9 @@ def m001_initial(db: Database) -> None:
         CREATE INDEX alerts_due ON alerts (destination, status, next_attempt_at);
         """
     )
+
+
+@migrations()
+def m002_source_state(db: Database) -> None:
+    """Sources that list a whole set (INTERPOL notices) remember it between polls, to see what vanished."""
+    db.execute("ALTER TABLE sources ADD COLUMN state_json TEXT NOT NULL DEFAULT '{}'")

@@ -12,6 +12,7 @@ Health states: new (never polled), ok, failing (HTTP error, timeout, parse error
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import statistics
 from collections.abc import Callable, Sequence
@@ -21,9 +22,10 @@ from datetime import datetime, timedelta
 from watcher.errors import NotModified, SourceError
 from watcher.http import Fetcher, Validators
 from watcher.matching import match
-from watcher.models import Match, Response
+from watcher.models import Item, Match, Response
 from watcher.rules import Rules
 from watcher.sources import Source
+from watcher.sources.base import FetchContext
 from watcher.store import Store, iso, parse_iso
 
 log = logging.getLogger(__name__)
@@ -84,10 +86,20 @@ async def poll_source(source: Source, ctx: Context, *, respect_backoff: bool = T
     next_after = parse_iso(state.get("next_poll_after"))
     if respect_backoff and next_after is not None and now < next_after:
         return PollReport(source.id, state.get("state", "new"), skipped=True)
-    validators = Validators(state.get("etag"), state.get("last_modified"))
+    fetch_ctx = FetchContext(
+        validators=Validators(state.get("etag"), state.get("last_modified")),
+        now=now,
+        first_run=state.get("first_ok") is None,
+        state=json.loads(state.get("state_json") or "{}"),
+        known=lambda keys: store.known_keys(source.id, keys),
+        sleep=ctx.fetcher.sleep,
+        delay=source.delay.total_seconds(),
+    )
     try:
-        responses = await source.fetch(ctx.fetcher, validators)
-        items = [item for response in responses for item in source.parse(response)]
+        responses = await source.fetch(ctx.fetcher, fetch_ctx)
+        items = _last_per_key([item for response in responses for item in source.parse(response)])
+        if source.snapshot:
+            items += _vanished(source, store, fetch_ctx, items, now)
     except NotModified:
         return _record_unchanged(source, ctx, state, now)
     except SourceError as exc:
@@ -97,11 +109,35 @@ async def poll_source(source: Source, ctx: Context, *, respect_backoff: bool = T
     except Exception as exc:  # a bug in one source module must not stop the others
         log.exception("source %s: unexpected error", source.id)
         return _record_failure(source, ctx, state, now, "failing", f"internal error: {type(exc).__name__}: {exc}", None)
-    return _record_items(source, ctx, state, now, responses, items)
+    return _record_items(source, ctx, state, now, responses, items, fetch_ctx.state)
+
+
+def _last_per_key(items: list[Item]) -> list[Item]:
+    """One item per key; a later response (a notice's detail page) refines an earlier one."""
+    by_key: dict[str, Item] = {}
+    for item in items:
+        by_key[item.key] = item
+    return list(by_key.values())
+
+
+def _vanished(source: Source, store: Store, fetch_ctx: FetchContext, items: list[Item], now: datetime) -> list[Item]:
+    """For snapshot sources: items saying which members of the last complete set are gone.
+
+    Only called after a fetch that completed, so a partial download never reads as removals."""
+    current = sorted(item.key for item in items)
+    previous = set(fetch_ctx.state.get("snapshot", []))
+    fetch_ctx.state["snapshot"] = current
+    gone = []
+    for key in sorted(previous - set(current)):
+        row = store.item_by_key(source.id, key)
+        if row is not None:
+            gone.append(source.removed_item(row, now))
+    return gone
 
 
 def _record_items(
-    source: Source, ctx: Context, state: dict, now: datetime, responses: list[Response], items: list
+    source: Source, ctx: Context, state: dict, now: datetime, responses: list[Response], items: list[Item],
+    source_state: dict,
 ) -> PollReport:
     store = ctx.store
     rules = ctx.rules()
@@ -131,6 +167,7 @@ def _record_items(
             etag=first.header("etag") or None if first else None,
             last_modified=first.header("last-modified") or None if first else None,
             last_new_item=last_new,
+            state_json=json.dumps(source_state, ensure_ascii=False),
             **_ok_fields(state, now, health),
         )
     _log_transition(source.id, state, health, None)

@@ -171,6 +171,23 @@ class Store:
                 return int(row[0])
         return None
 
+    def known_keys(self, source_id: str, keys: Any) -> set[str]:
+        """Which of `keys` this source has already brought."""
+        wanted = list(keys)
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT key FROM sightings WHERE source_id = ? AND key IN ({marks})", (source_id, *chunk))
+            found.update(r[0] for r in rows)
+        return found
+
+    def item_by_key(self, source_id: str, key: str) -> dict[str, Any] | None:
+        """The stored item a source's key points at (through its sighting)."""
+        row = self._one("SELECT item_id FROM sightings WHERE source_id = ? AND key = ?", (source_id, key))
+        return self.item(int(row[0])) if row else None
+
     def item(self, item_id: int) -> dict[str, Any] | None:
         row = self._one("SELECT * FROM items WHERE id = ?", (item_id,))
         if row is None:

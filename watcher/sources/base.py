@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, HttpUrl, field_validator
 
 from watcher.durations import parse_duration
 from watcher.models import Item, Response
@@ -73,11 +75,50 @@ class SourceSettings(BaseModel):
         return value
 
 
+class DatabaseSettings(SourceSettings):
+    """Keys that court and notice databases add to every source's."""
+
+    base_url: HttpUrl | None = None  # a mirror or a loopback replay instead of the real address
+    delay: Duration | None = None  # politeness pause between requests; each database has a default
+    max_pages: int = Field(default=5, ge=1, le=100)  # pages fetched per poll at most
+    backfill_days: int = Field(default=30, ge=1, le=3650)  # first poll: how far back (silently)
+    retries: int = Field(default=2, ge=0, le=5)  # on 429 and 5xx, honouring Retry-After
+
+
+@dataclass
+class FetchContext:
+    """What a source's fetch may know of the past: validators, its own saved state, seen keys.
+
+    `state` is a JSON-able dict saved after a successful poll (a cursor, the last snapshot);
+    `known(keys)` says which item keys this source has already stored; `pause()` waits the
+    source's politeness delay through the fetcher's clock, so tests do not sleep."""
+
+    validators: Validators
+    now: datetime
+    first_run: bool = False
+    state: dict[str, Any] = field(default_factory=dict)
+    known: Callable[[Iterable[str]], set[str]] = lambda keys: set()
+    sleep: Callable[[float], Awaitable[None]] | None = None
+    delay: float = 0.0
+
+    async def pause(self) -> None:
+        if self.delay > 0 and self.sleep is not None:
+            await self.sleep(self.delay)
+
+
 class Source(ABC):
-    """One configured source. Subclasses set `type` and `Settings` and implement fetch/parse."""
+    """One configured source. Subclasses set `type` and `Settings` and implement fetch/parse.
+
+    Court and notice databases set `base_url` (default address, overridable in feeds.yaml),
+    `default_delay` (politeness between requests), and, for sources that list a complete set
+    each time (INTERPOL), `snapshot = True` plus `removed_item`, so that what vanishes from
+    the set becomes an item too."""
 
     type: ClassVar[str]
     Settings: ClassVar[type[SourceSettings]]
+    base_url: ClassVar[str] = ""
+    default_delay: ClassVar[timedelta] = timedelta(0)
+    snapshot: ClassVar[bool] = False
 
     def __init__(self, settings: SourceSettings):
         self.settings = settings
@@ -86,13 +127,27 @@ class Source(ABC):
     def id(self) -> str:
         return self.settings.id
 
+    @property
+    def root(self) -> str:
+        """The database's address: feeds.yaml's base_url, else the module's default, no trailing /."""
+        return str(getattr(self.settings, "base_url", None) or self.base_url).rstrip("/")
+
+    @property
+    def delay(self) -> timedelta:
+        own = getattr(self.settings, "delay", None)
+        return own if own is not None else self.default_delay
+
     @abstractmethod
-    async def fetch(self, fetcher: Fetcher, validators: Validators) -> list[Response]:
+    async def fetch(self, fetcher: Fetcher, ctx: FetchContext) -> list[Response]:
         """Network only: download what is new. Raise NotModified on 304, SourceError on failure."""
 
     @abstractmethod
     def parse(self, response: Response) -> list[Item]:
         """Pure: turn one response into items. Raise SourceError if it is not what we expect."""
+
+    def removed_item(self, previous: dict[str, Any], now: datetime) -> Item:
+        """For snapshot sources: the item saying that `previous` (a stored item) has vanished."""
+        raise NotImplementedError(f"{type(self).__name__} is not a snapshot source")
 
     def describe(self) -> dict[str, Any]:
         return self.settings.model_dump(mode="json")

@@ -25,9 +25,9 @@ import feedparser
 from pydantic import HttpUrl
 
 from watcher.errors import EmptyFeed, ParseFailed, SourceBlocked
-from watcher.http import Fetcher, Validators
+from watcher.http import Fetcher
 from watcher.models import Item, Response
-from watcher.sources.base import Source, SourceSettings
+from watcher.sources.base import FetchContext, Source, SourceSettings
 from watcher.text import canonical_url, content_hash, html_to_text
 
 MAX_TITLE = 1_000
@@ -50,9 +50,9 @@ class RssSource(Source):
     type = "rss"
     Settings = Settings
 
-    async def fetch(self, fetcher: Fetcher, validators: Validators) -> list[Response]:
+    async def fetch(self, fetcher: Fetcher, ctx: FetchContext) -> list[Response]:
         settings: Any = self.settings
-        return [await fetcher.get(str(settings.url), validators=validators, proxy=self.settings.proxy)]
+        return [await fetcher.get(str(settings.url), validators=ctx.validators, proxy=self.settings.proxy)]
 
     def parse(self, response: Response) -> list[Item]:
         return parse_feed(response, self.settings.id, self.settings.language)
