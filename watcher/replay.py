@@ -39,7 +39,9 @@ class Route:
 
 
 class ReplayServer:
-    """`with ReplayServer(routes) as server:` serves on 127.0.0.1:<server.port> in a thread."""
+    """`with ReplayServer(routes) as server:` serves on 127.0.0.1:<server.port> in a thread.
+
+    Routes are keyed by path, or by "path?query" (exactly as requested) where the query matters."""
 
     def __init__(self, routes: dict[str, Route] | None = None, port: int = 0):
         self.routes: dict[str, Route] = dict(routes or {})
@@ -92,7 +94,7 @@ class ReplayServer:
     def _serve(self, request: BaseHTTPRequestHandler) -> None:
         path = request.path.split("?", 1)[0]
         self.requests.append((request.path, {k.lower(): v for k, v in request.headers.items()}))
-        route = self.routes.get(path)
+        route = self.routes.get(request.path) or self.routes.get(path)  # "path?query" first, then path
         if route is None:
             self._answer(request, 404, {"Content-Type": "text/plain"}, b"not found")
             return

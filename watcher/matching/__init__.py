@@ -43,6 +43,7 @@ class Matcher:
             for word in words
         )
         self.person_regexes = [(p, p.compiled_regex()) for p in rules.people if p.regex]
+        self.countries = {p.name: p.country or "" for p in rules.people}
         self.incident_regexes = [(t, i.compiled_regex()) for t, i in rules.incident_types.items() if i.regex]
 
     def analyse(self, text: str) -> Analysis:
@@ -74,8 +75,7 @@ class Matcher:
                 types.setdefault(type_id)
         result.people = list(people_seen)
         result.incident_types = list(types)
-        by_name = {p.name: p.country for p in self.rules.people}
-        result.countries, result.origin, result.host = tag_countries(tokens, [by_name[n] or "" for n in result.people])
+        result.countries, result.origin, result.host = tag_countries(tokens, [self.countries[n] for n in result.people])
         result.matches.sort(key=lambda m: (m.kind != "person", m.span))
         return result
 

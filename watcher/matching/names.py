@@ -55,6 +55,7 @@ class Entry:
     phrases: list[tuple[list[str], int]] = field(default_factory=list)  # key sequences, spelling index
     distinctive: bool = False
     spelling_keys: list[tuple[str, frozenset[str]]] = field(default_factory=list)  # (script, keys) per spelling
+    stems: frozenset[str] = frozenset()  # family-name stems of the surnames
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ class NameIndex:
         self.phrase_starts: dict[str, list[int]] = defaultdict(list)
         for number, person in enumerate(people):
             self.entries.append(self._entry(number, person))
+        for entry in self.entries:
+            entry.stems = frozenset(stem(s) for s in entry.surnames)
         self._mark_distinctive()
         self.watched_given = frozenset(f for e in self.entries for f in e.given_forms)
         self.blockers: NameIndex | None = None
@@ -298,7 +301,15 @@ class NameIndex:
     ) -> list[Mention]:
         """A given name standing alone in an item that names the person's family name elsewhere
         ('Tanya tells me' ... 'exile Karimov'; 'рассказывает Татьяна' ... 'Баходира Каримова')."""
-        out = []
+        out: list[Mention] = []
+        family_at: dict[str, int] = {}  # surname stem -> first token naming it
+        for j, parts in enumerate(hits):
+            for h in parts:
+                if h.role == "surname":
+                    for family in self.entries[h.person].stems:
+                        family_at.setdefault(family, j)
+        if not family_at:
+            return out
         for i, parts in enumerate(hits):
             for part in parts:
                 if part.role != "given" or part.person in named:
@@ -306,23 +317,17 @@ class NameIndex:
                 if any(tokens[k].upper for k in (i - 1, i + 1) if 0 <= k < len(tokens)
                        and gap_ok(text, tokens[min(i, k)], tokens[max(i, k)])):
                     continue  # part of some other name
-                entry = self.entries[part.person]
-                stems = {stem(s) for s in entry.surnames}
-                if any(None in bearers.get(family, ()) for family in stems):
-                    continue  # a stranger of that surname is named here
-                family = [j for j, hs in enumerate(hits) if any(
-                    h.role == "surname" and _stem_of(self, h) & stems for h in hs)]
-                if family:
-                    j = family[0]
+                stems = self.entries[part.person].stems
+                places = [family_at[f] for f in stems if f in family_at]
+                if not places or any(None in bearers.get(f, ()) for f in stems):
+                    continue  # the family name is not here, or a stranger of that name is
+                if places:
+                    j = min(places)
                     out.append(Mention(part.person, tokens[i].start, tokens[i].end, part.spelling,
                                        (_form_why("given name", tokens[i].raw, part.label),
                                         f"family name {tokens[j].raw!r} named in the same item"), False))
                     named.add(part.person)
         return out
-
-
-def _stem_of(index: NameIndex, part: Part) -> set[str]:
-    return {stem(s) for s in index.entries[part.person].surnames}
 
 
 def _inside(mention: Mention, spans: list[tuple[int, int]]) -> bool:
