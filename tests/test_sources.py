@@ -8,14 +8,16 @@ Layout, one folder per case: tests/fixtures/sources/<type>/<case>/
 - context.json (optional): {"now", "first_run", "state", "known"} as the pipeline would pass,
   and "env": environment variables set for the run (a token);
 - expected.json: {"requests": [...], "items": [...]} or {"requests": [...], "error": {...}}.
-A missing expected.json is written from the current output and the test fails, asking for a
-review (as juriscraper does). A source module without at least two cases fails too.
+A missing expected.json fails the test; run with WATCHER_WRITE_EXPECTED=1 to have it written
+from the current output, then review it (as juriscraper does). A source module without at
+least two cases fails too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -52,7 +54,8 @@ class Replay:
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         query = dict(request.url.params)
-        shown = request.url.path + (("?" + "&".join(f"{k}={v}" for k, v in sorted(query.items()))) if query else "")
+        pairs = sorted(request.url.params.multi_items())
+        shown = request.url.path + (("?" + "&".join(f"{k}={v}" for k, v in pairs)) if pairs else "")
         self.requests.append(shown)
         for route in self.routes:
             wanted = {str(k): str(v) for k, v in (route.get("query") or {}).items()}
@@ -120,7 +123,9 @@ def test_source_fixture(case: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     got = _run(case, monkeypatch)
     expected_path = case / "expected.json"
     if not expected_path.exists():
-        expected_path.write_text(json.dumps(got, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        pytest.fail(f"wrote {expected_path}: review it, then run the test again")
+        if os.environ.get("WATCHER_WRITE_EXPECTED") == "1":
+            expected_path.write_text(json.dumps(got, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+            pytest.fail(f"wrote {expected_path}: review it, then run the test again")
+        pytest.fail(f"{expected_path} is missing: run with WATCHER_WRITE_EXPECTED=1 to write it, then review it")
     expected = json.loads(expected_path.read_text(encoding="utf-8"))
     assert got == expected

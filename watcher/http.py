@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -28,6 +28,7 @@ from watcher.models import Response
 
 USER_AGENT = f"watcher/{__version__} (human-rights news monitor; +https://github.com/watcher-monitor)"
 MAX_BYTES = 10 * 1024 * 1024
+Params = Mapping[str, str] | Sequence[tuple[str, str]] | None  # pairs when a key repeats (court=a&court=b)
 
 
 def utcnow() -> datetime:
@@ -149,7 +150,7 @@ class Fetcher:
         *,
         validators: Validators | None = None,
         proxy: str | None = None,
-        params: dict[str, str] | None = None,
+        params: Params = None,
         headers: dict[str, str] | None = None,
         retries: int = 0,
     ) -> Response:
@@ -176,7 +177,7 @@ class Fetcher:
         url: str,
         validators: Validators | None,
         proxy: str | None,
-        params: dict[str, str] | None,
+        params: Params,
         headers: dict[str, str] | None,
     ) -> Response:
         host = urlsplit(url).hostname or ""
@@ -202,7 +203,7 @@ class Fetcher:
                 raise FetchFailed(f"{type(exc).__name__}: {exc}") from None
 
     async def _get(
-        self, url: str, proxy: str | None, params: dict[str, str] | None, headers: dict[str, str]
+        self, url: str, proxy: str | None, params: Params, headers: dict[str, str]
     ) -> Response:
         client = self._client(proxy)
         async with client.stream("GET", url, params=params, headers=headers) as resp:

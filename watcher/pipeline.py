@@ -151,6 +151,8 @@ def _record_items(
                 continue
             store.add_matches(stored.id, matches, now)
             worthy, urgent = alert_worthy(matches, rules)
+            if source.alerts == "people" and not any(m.kind == "person" for m in matches):
+                worthy = False
             if worthy and silent:
                 silenced += 1
             elif worthy:

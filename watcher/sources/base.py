@@ -44,6 +44,8 @@ class SourceSettings(BaseModel):
     proxy: str | None = None
     backfill: Literal["silent", "alert"] = "silent"
     quiet_after: Duration | None = None
+    # what alerts: any matching rule, or only a watched person (the type's default if unset)
+    alerts: Literal["matches", "people"] | None = None
 
     @field_validator("id")
     @classmethod
@@ -119,6 +121,7 @@ class Source(ABC):
     base_url: ClassVar[str] = ""
     default_delay: ClassVar[timedelta] = timedelta(0)
     snapshot: ClassVar[bool] = False
+    default_alerts: ClassVar[str] = "matches"
 
     def __init__(self, settings: SourceSettings):
         self.settings = settings
@@ -131,6 +134,12 @@ class Source(ABC):
     def root(self) -> str:
         """The database's address: feeds.yaml's base_url, else the module's default, no trailing /."""
         return str(getattr(self.settings, "base_url", None) or self.base_url).rstrip("/")
+
+    @property
+    def alerts(self) -> str:
+        """'people': only a watched person alerts (sources that are lists of people, where every
+        item would otherwise match an incident keyword); 'matches': any rule that may alert."""
+        return self.settings.alerts or self.default_alerts
 
     @property
     def delay(self) -> timedelta:
