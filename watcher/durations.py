@@ -9,7 +9,7 @@ _PART = re.compile(r"(\d+)([smhdw])")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-def parse_duration(text: object) -> timedelta:
+def parse_duration(text: object, *, allow_zero: bool = False) -> timedelta:
     """Parse '15m' or '1h30m'; raise ValueError with a message fit for a config error."""
     if not isinstance(text, str):
         raise ValueError(f"{text!r} is not a duration like 15m, 2h")
@@ -17,7 +17,7 @@ def parse_duration(text: object) -> timedelta:
     if not compact or _PART.sub("", compact) != "":
         raise ValueError(f"{text!r} is not a duration like 15m, 2h")
     seconds = sum(int(n) * _UNIT[u] for n, u in _PART.findall(compact))
-    if seconds <= 0:
+    if seconds <= 0 and not allow_zero:
         raise ValueError(f"{text!r} must be longer than zero")
     return timedelta(seconds=seconds)
 

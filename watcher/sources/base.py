@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from watcher.http import Fetcher, Validators
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Pause = Annotated[timedelta, BeforeValidator(lambda v: parse_duration(v, allow_zero=True))]
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _LANG = re.compile(r"^[a-z]{2,3}$")
@@ -81,7 +82,7 @@ class DatabaseSettings(SourceSettings):
     """Keys that court and notice databases add to every source's."""
 
     base_url: HttpUrl | None = None  # a mirror or a loopback replay instead of the real address
-    delay: Duration | None = None  # politeness pause between requests; each database has a default
+    delay: Pause | None = None  # politeness pause between requests; each database has a default
     max_pages: int = Field(default=5, ge=1, le=100)  # pages fetched per poll at most
     backfill_days: int = Field(default=30, ge=1, le=3650)  # first poll: how far back (silently)
     retries: int = Field(default=2, ge=0, le=5)  # on 429 and 5xx, honouring Retry-After
