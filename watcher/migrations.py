@@ -112,3 +112,40 @@ def m001_initial(db: Database) -> None:
 def m002_source_state(db: Database) -> None:
     """Sources that list a whole set (INTERPOL notices) remember it between polls, to see what vanished."""
     db.execute("ALTER TABLE sources ADD COLUMN state_json TEXT NOT NULL DEFAULT '{}'")
+
+
+@migrations()
+def m003_monitors(db: Database) -> None:
+    """What monitors do through the bot: edits (audit), verdicts on alerts, mutes; and which
+    health states the admin chat has been told about."""
+    db.executescript(
+        """
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            who TEXT NOT NULL,          -- 'telegram:<user id>' or 'cli:<login>'
+            action TEXT NOT NULL,       -- watch, unwatch, keyword, unkeyword, mute, ...
+            file TEXT,
+            detail TEXT NOT NULL        -- JSON: what changed
+        );
+        CREATE TABLE feedback (
+            id INTEGER PRIMARY KEY,
+            alert_id INTEGER NOT NULL REFERENCES alerts (id),
+            who TEXT NOT NULL,
+            verdict TEXT NOT NULL CHECK (verdict IN ('relevant', 'not_relevant')),
+            at TEXT NOT NULL,
+            UNIQUE (alert_id, who)
+        );
+        CREATE TABLE mutes (
+            id INTEGER PRIMARY KEY,
+            source_id TEXT NOT NULL,
+            rule TEXT,                  -- NULL: the whole source; else e.g. 'person:<name>'
+            until TEXT,                 -- NULL: until lifted
+            who TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX mutes_source ON mutes (source_id);
+        ALTER TABLE sources ADD COLUMN notified_state TEXT;
+        ALTER TABLE sources ADD COLUMN notified_since TEXT;
+        """
+    )
