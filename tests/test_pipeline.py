@@ -188,9 +188,9 @@ def test_alert_interrupted_mid_send_is_resolved_once_on_restart(ws) -> None:
     asyncio.run(poll_then_die())
     app = _app(ws, recorder)
     assert asyncio.run(app.deliver()).sent == 0  # a row in 'sending' is never picked up blindly
-    assert app.recover() == 1
+    assert asyncio.run(app.recover()) == 1
     assert asyncio.run(app.deliver()).sent == 1
-    assert app.recover() == 0 and asyncio.run(app.deliver()).sent == 0
+    assert asyncio.run(app.recover()) == 0 and asyncio.run(app.deliver()).sent == 0
     assert len(recorder.sent) == 1
 
 

@@ -16,8 +16,9 @@ import httpx
 
 from watcher.config import Paths, load_feeds
 from watcher.http import Fetcher, utcnow
-from watcher.notifiers import Notifier, configured_notifiers
-from watcher.outbox import DeliveryReport, deliver_pending, recover_interrupted
+from watcher.errors import DeliveryError
+from watcher.notifiers import Notifier, admin_notifier, configured_notifiers
+from watcher.outbox import DeliveryReport, deliver_pending, recover_interrupted, uncertain_notice
 from watcher.pipeline import Context, PollReport, poll_sources
 from watcher.rules import RulesHolder
 from watcher.sources import Source, build_source
@@ -34,6 +35,7 @@ class App:
     store: Store
     fetcher: Fetcher
     notifiers: dict[str, Notifier]
+    admin: Notifier | None = None
     clock: Callable[[], datetime] = utcnow
     _context: Context | None = field(default=None, repr=False)
 
@@ -44,12 +46,15 @@ class App:
         *,
         env: Mapping[str, str] | None = None,
         notifiers: dict[str, Notifier] | None = None,
+        admin: Notifier | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> App:
         """Load and validate everything first (raising ConfigError), then open the state."""
         settings = load_feeds(paths.feeds)
         rules = RulesHolder(paths.rules)
+        environ = env if env is not None else os.environ
+        chosen = notifiers if notifiers is not None else configured_notifiers(environ)
         os.umask(0o077)  # every file watcher creates is private
         store = Store(paths.db)
         for s in settings:
@@ -60,7 +65,8 @@ class App:
             rules=rules,
             store=store,
             fetcher=Fetcher(transport=transport, clock=clock),
-            notifiers=notifiers if notifiers is not None else configured_notifiers(env if env is not None else os.environ),
+            notifiers=chosen,
+            admin=admin if admin is not None or notifiers is not None else admin_notifier(environ),
             clock=clock,
         )
 
@@ -87,8 +93,15 @@ class App:
     async def deliver(self) -> DeliveryReport:
         return await deliver_pending(self.store, self.notifiers, self.clock)
 
-    def recover(self) -> int:
-        return recover_interrupted(self.store, self.notifiers, self.clock())
+    async def recover(self) -> int:
+        """Resolve alerts a crash left mid-send; tell the admin chat about uncertain ones."""
+        found, assumed = recover_interrupted(self.store, self.notifiers, self.clock())
+        if assumed and self.admin is not None:
+            try:
+                await self.admin.send(uncertain_notice(self.store, assumed))
+            except DeliveryError as exc:
+                log.warning("could not tell the admin chat about uncertain alerts: %s", exc)
+        return found
 
     async def aclose(self) -> None:
         await self.fetcher.aclose()

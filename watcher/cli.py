@@ -99,7 +99,7 @@ def poll(ctx: click.Context, once: bool, only: tuple[str, ...]) -> None:
 
 async def _one_cycle(app: App, chosen: list[Any]) -> None:
     try:
-        app.recover()
+        await app.recover()
         reports = await app.poll(chosen, respect_backoff=False)
         delivery = await app.deliver()
     finally:

@@ -117,7 +117,7 @@ def m002_source_state(db: Database) -> None:
 @migrations()
 def m003_monitors(db: Database) -> None:
     """What monitors do through the bot: edits (audit), verdicts on alerts, mutes; and which
-    health states the admin chat has been told about."""
+    health states the admin chat has last been told about (one message per change)."""
     db.executescript(
         """
         CREATE TABLE audit (
@@ -145,7 +145,11 @@ def m003_monitors(db: Database) -> None:
             at TEXT NOT NULL
         );
         CREATE INDEX mutes_source ON mutes (source_id);
-        ALTER TABLE sources ADD COLUMN notified_state TEXT;
-        ALTER TABLE sources ADD COLUMN notified_since TEXT;
+        CREATE TABLE admin_notices (
+            topic TEXT PRIMARY KEY,     -- 'source:<id>', 'delivery:<destination>'
+            state TEXT NOT NULL,        -- the state the admin chat was last told about
+            since TEXT,
+            at TEXT NOT NULL
+        );
         """
     )

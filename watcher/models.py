@@ -57,6 +57,7 @@ class Message:
     """A rendered alert, ready for any notifier."""
 
     text: str  # plain text
-    html: str | None = None
+    html: str | None = None  # Telegram's HTML subset; every line closes its own tags
     subject: str = ""
     urgent: bool = False
+    alert_ids: tuple[int, ...] = ()  # the outbox rows this message delivers (buttons refer to them)

@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 
 from watcher.errors import DeliveryError
 from watcher.notifiers import Notifier
-from watcher.render import render_alert
+from watcher.models import Message
+from watcher.render import render_alert, render_compact_html, render_group
 from watcher.store import Store
 
 log = logging.getLogger(__name__)
@@ -33,24 +34,42 @@ def backoff(attempts: int) -> float:
 @dataclass
 class DeliveryReport:
     sent: int = 0
+    messages: int = 0
     deferred: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
 
 
-def recover_interrupted(store: Store, notifiers: Mapping[str, Notifier], now: datetime) -> int:
-    """Resolve alerts a crash left in 'sending'. Returns how many were found."""
+def recover_interrupted(store: Store, notifiers: Mapping[str, Notifier], now: datetime) -> tuple[int, list[dict]]:
+    """Resolve alerts a crash left in 'sending' by each notifier's `unknown_outcome` rule.
+
+    Returns how many were found, and the rows assumed sent (their delivery is uncertain), so
+    someone can be told."""
     found = 0
+    assumed = []
     for name, notifier in notifiers.items():
         for row in store.interrupted_alerts(name):
             found += 1
             with store.transaction():
                 if notifier.unknown_outcome == "assume_sent":
                     store.mark_sent(row["id"], now, row["message_id"])
+                    assumed.append(row)
                 else:
                     store.defer_alert(row["id"], "interrupted during send; resending", now)
             log.warning("alert %s to %s was interrupted mid-send: %s", row["id"], name, notifier.unknown_outcome)
-    return found
+    return found, assumed
+
+
+def uncertain_notice(store: Store, rows: list[dict]) -> Message:
+    """The admin chat's note on alerts whose delivery a crash made uncertain."""
+    lines = [f"⚠️ {len(rows)} alert(s) were being sent when watcher stopped; check the channel for:"]
+    for row in rows[:20]:
+        item = store.item(row["item_id"]) or {"title": "?", "url": ""}
+        lines.append(f"- {item['title'][:120]} {item['url']}")
+    return Message(text="\n".join(lines))
+
+
+GROUP_CHARS = 3800  # a grouped message stays under Telegram's 4,096 with room for the heading
 
 
 async def deliver_pending(
@@ -58,48 +77,108 @@ async def deliver_pending(
     notifiers: Mapping[str, Notifier],
     clock: Callable[[], datetime],
     *,
-    limit: int = 100,
+    limit: int = 500,
 ) -> DeliveryReport:
-    """Send every due alert once; failures wait for a later call."""
+    """Send every due alert once; failures wait for a later call.
+
+    A notifier with a `capacity()` (messages it may send in the next minute) gets a burst
+    larger than that capacity as grouped messages, urgent alerts first, instead of a queue
+    that takes hours; every row of a group is claimed and marked together."""
     report = DeliveryReport()
     for name, notifier in notifiers.items():
-        for row in store.due_alerts(name, clock(), limit):
-            with store.transaction():
-                if not store.claim_alert(row["id"]):
-                    continue
-            item = store.item(row["item_id"])
-            if item is None:
-                with store.transaction():
-                    store.fail_alert(row["id"], "item no longer stored")
-                report.failed += 1
-                continue
-            message = render_alert(item, store.matches_for(row["item_id"]), urgent=bool(row["urgent"]))
-            try:
-                message_id = await notifier.send(message)
-            except DeliveryError as exc:
-                _record_failure(store, row, exc, clock(), report, name)
-                continue
-            except Exception as exc:  # a notifier bug must not lose the alert either
-                log.exception("notifier %s raised unexpectedly", name)
-                _record_failure(store, row, DeliveryError(f"{type(exc).__name__}: {exc}"), clock(), report, name)
-                continue
-            with store.transaction():
-                store.mark_sent(row["id"], clock(), message_id)
-            report.sent += 1
+        rows = store.due_alerts(name, clock(), limit)
+        if not rows:
+            continue
+        capacity = getattr(notifier, "capacity", None)
+        budget = capacity() if capacity is not None else None
+        for batch in _batches(store, rows, budget):
+            await _deliver(store, notifier, name, batch, clock, report)
     return report
 
 
-def _record_failure(
-    store: Store, row: dict, exc: DeliveryError, now: datetime, report: DeliveryReport, name: str
+def _batches(store: Store, rows: list[dict], budget: int | None) -> list[list[dict]]:
+    if budget is None or len(rows) <= max(budget, 1):
+        return [[row] for row in rows]
+    per_message = -(-len(rows) // max(budget, 1))
+    batches: list[list[dict]] = []
+    current: list[dict] = []
+    size = 0
+    for row in rows:
+        line = _compact(store, row)
+        if current and (len(current) >= per_message or size + len(line) > GROUP_CHARS):
+            batches.append(current)
+            current, size = [], 0
+        row["_compact"] = line
+        current.append(row)
+        size += len(line) + 1
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _compact(store: Store, row: dict) -> str:
+    item = store.item(row["item_id"])
+    if item is None:
+        return ""
+    return render_compact_html(item, store.matches_for(row["item_id"]), urgent=bool(row["urgent"]))
+
+
+async def _deliver(
+    store: Store, notifier: Notifier, name: str, batch: list[dict], clock: Callable[[], datetime],
+    report: DeliveryReport,
 ) -> None:
-    attempts = int(row["attempts"]) + 1
     with store.transaction():
-        if exc.permanent:
-            store.fail_alert(row["id"], str(exc))
-            report.failed += 1
-        else:
-            delay = max(backoff(attempts), exc.retry_after or 0.0)
-            store.defer_alert(row["id"], str(exc), now + timedelta(seconds=delay))
-            report.deferred += 1
+        batch = [row for row in batch if store.claim_alert(row["id"])]
+    if not batch:
+        return
+    message = _message(store, batch)
+    if message is None:
+        with store.transaction():
+            for row in batch:
+                store.fail_alert(row["id"], "item no longer stored")
+        report.failed += len(batch)
+        return
+    try:
+        message_id = await notifier.send(message)
+    except DeliveryError as exc:
+        _record_failure(store, batch, exc, clock(), report, name)
+        return
+    except Exception as exc:  # a notifier bug must not lose the alert either
+        log.exception("notifier %s raised unexpectedly", name)
+        _record_failure(store, batch, DeliveryError(f"{type(exc).__name__}: {exc}"), clock(), report, name)
+        return
+    with store.transaction():
+        for row in batch:
+            store.mark_sent(row["id"], clock(), message_id)
+    report.sent += len(batch)
+    report.messages += 1
+
+
+def _message(store: Store, batch: list[dict]) -> Message | None:
+    if len(batch) == 1 and "_compact" not in batch[0]:
+        row = batch[0]
+        item = store.item(row["item_id"])
+        if item is None:
+            return None
+        return render_alert(item, store.matches_for(row["item_id"]), urgent=bool(row["urgent"]), alert_id=row["id"])
+    entries = [(row["id"], row["_compact"], bool(row["urgent"])) for row in batch if row.get("_compact")]
+    return render_group(entries) if entries else None
+
+
+def _record_failure(
+    store: Store, batch: list[dict], exc: DeliveryError, now: datetime, report: DeliveryReport, name: str
+) -> None:
+    attempts = max(int(row["attempts"]) for row in batch) + 1
+    with store.transaction():
+        for row in batch:
+            if exc.permanent:
+                store.fail_alert(row["id"], str(exc))
+            else:
+                delay = max(backoff(attempts), exc.retry_after or 0.0)
+                store.defer_alert(row["id"], str(exc), now + timedelta(seconds=delay))
+    if exc.permanent:
+        report.failed += len(batch)
+    else:
+        report.deferred += len(batch)
     report.errors.append(f"{name}: {exc}")
-    log.warning("delivery to %s failed (attempt %d): %s", name, attempts, exc)
+    log.warning("delivery to %s failed (attempt %d, %d alert(s)): %s", name, attempts, len(batch), exc)

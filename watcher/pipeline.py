@@ -144,14 +144,17 @@ def _record_items(
     silent = state.get("first_ok") is None and source.settings.backfill == "silent"
     alerts = silenced = 0
     with store.transaction():
+        muted = store.active_mutes(source.id, now)
         new, sightings = store.add_items(items, now)
         for stored in new:
             matches = match(stored.item, rules)
             if not matches:
                 continue
             store.add_matches(stored.id, matches, now)
-            worthy, urgent = alert_worthy(matches, rules)
-            if source.alerts == "people" and not any(m.kind == "person" for m in matches):
+            if None in muted:
+                continue  # the whole source is muted: stored and matched, not alerted
+            worthy, urgent = alert_worthy([m for m in matches if m.rule not in muted], rules)
+            if source.alerts == "people" and not any(m.kind == "person" and m.rule not in muted for m in matches):
                 worthy = False
             if worthy and silent:
                 silenced += 1

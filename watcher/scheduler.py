@@ -63,7 +63,7 @@ class Runner:
 
     async def run(self) -> None:
         app = self.app
-        recovered = app.recover()
+        recovered = await app.recover()
         if recovered:
             log.warning("%d alert(s) were interrupted mid-send by the last stop", recovered)
         scheduler = AsyncIOScheduler(timezone="UTC")

@@ -262,6 +262,58 @@ class Store:
         rows = self.conn.execute("SELECT * FROM alerts WHERE destination = ? AND status = 'sending'", (destination,))
         return [dict(r) for r in rows]
 
+    def stuck_deliveries(self, attempts: int) -> list[tuple[str, int, str]]:
+        """Per destination: alerts still pending after `attempts` tries, and the last error."""
+        rows = self.conn.execute(
+            "SELECT destination, sum(status = 'pending' AND attempts >= ?), "
+            "(SELECT last_error FROM alerts b WHERE b.destination = a.destination AND b.last_error IS NOT NULL "
+            " ORDER BY b.id DESC LIMIT 1) FROM alerts a GROUP BY destination", (attempts,))
+        return [(r[0], int(r[1] or 0), r[2] or "") for r in rows]
+
+    # -- monitors: notices, mutes, feedback, audit --------------------------------------
+
+    def admin_notice(self, topic: str) -> dict[str, Any] | None:
+        row = self._one("SELECT * FROM admin_notices WHERE topic = ?", (topic,))
+        return dict(row) if row else None
+
+    def set_admin_notice(self, topic: str, state: str, since: str | None, at: str) -> None:
+        self.conn.execute(
+            "INSERT INTO admin_notices (topic, state, since, at) VALUES (?, ?, ?, ?) ON CONFLICT (topic)"
+            " DO UPDATE SET state = excluded.state, since = excluded.since, at = excluded.at",
+            (topic, state, since, at))
+
+    def add_mute(self, source_id: str, rule: str | None, until: datetime | None, who: str, now: datetime) -> None:
+        self.conn.execute("INSERT INTO mutes (source_id, rule, until, who, at) VALUES (?, ?, ?, ?, ?)",
+                          (source_id, rule, iso(until) if until else None, who, iso(now)))
+
+    def lift_mutes(self, source_id: str, rule: str | None = None) -> int:
+        cursor = self.conn.execute("DELETE FROM mutes WHERE source_id = ? AND rule IS ?", (source_id, rule))
+        return cursor.rowcount
+
+    def active_mutes(self, source_id: str, now: datetime) -> set[str | None]:
+        """Rules muted for a source right now; None in the set means the whole source."""
+        rows = self.conn.execute(
+            "SELECT rule FROM mutes WHERE source_id = ? AND (until IS NULL OR until > ?)", (source_id, iso(now)))
+        return {r[0] for r in rows}
+
+    def add_feedback(self, alert_id: int, who: str, verdict: str, now: datetime) -> None:
+        self.conn.execute(
+            "INSERT INTO feedback (alert_id, who, verdict, at) VALUES (?, ?, ?, ?) ON CONFLICT (alert_id, who)"
+            " DO UPDATE SET verdict = excluded.verdict, at = excluded.at", (alert_id, who, verdict, iso(now)))
+
+    def alert(self, alert_id: int) -> dict[str, Any] | None:
+        row = self._one("SELECT * FROM alerts WHERE id = ?", (alert_id,))
+        return dict(row) if row else None
+
+    def recent_alerts(self, limit: int = 50) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT a.*, i.title, i.source_id, i.url,"
+            " (SELECT group_concat(substr(rule, 8), ', ') FROM matches m WHERE m.item_id = a.item_id AND m.kind = 'person') AS people,"
+            " (SELECT sum(verdict = 'relevant') FROM feedback f WHERE f.alert_id = a.id) AS relevant,"
+            " (SELECT sum(verdict = 'not_relevant') FROM feedback f WHERE f.alert_id = a.id) AS not_relevant"
+            " FROM alerts a JOIN items i ON i.id = a.item_id ORDER BY a.id DESC LIMIT ?", (limit,))
+        return [dict(r) for r in rows]
+
     def alert_counts(self) -> dict[str, int]:
         rows = self.conn.execute("SELECT status, count(*) FROM alerts GROUP BY status")
         return {r[0]: int(r[1]) for r in rows}

@@ -1,0 +1,189 @@
+"""Alerts to a Telegram channel or group through the Bot API (python-telegram-bot).
+
+Flood limits are kept, never broken: at most 20 messages a minute to one group or channel and
+one a second to any chat (Telegram's bot FAQ), and a 429's retry_after pauses the whole bot.
+`capacity()` tells the outbox how many messages may go out in the next minute, so a burst is
+grouped into fewer messages instead of queueing for hours.
+
+Failures raise DeliveryError so the outbox keeps the alert: network errors, 5xx, timeouts and
+429 are transient; a message Telegram refuses for its markup is retried once as plain text and
+then refused for good (permanent). A crash between the send and the outbox's 'sent' mark is
+resolved as "assume sent" (`unknown_outcome`): Telegram cannot be asked what a bot already
+posted, and a second copy in the monitors' channel is worse than a possible gap; the outbox
+reports such alerts to the admin chat so a person can check (see README, "Exactly once").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+
+from watcher.errors import DeliveryError
+from watcher.models import Message
+
+MAX_LENGTH = 4096
+GROUP_PER_MINUTE = 20
+_RETRY_IN_TEXT = re.compile(r"retry after (\d+)", re.I)
+
+
+class FloodGate:
+    """Sliding-window limits per chat and a bot-wide pause, on an injectable clock."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
+        self.clock = clock
+        self.sleep = sleep
+        self.paused_until = 0.0
+        self._sent: dict[str, deque[float]] = {}
+
+    @staticmethod
+    def is_group(chat: str) -> bool:
+        return chat.startswith(("-", "@"))
+
+    def _window(self, chat: str) -> deque[float]:
+        window = self._sent.setdefault(chat, deque())
+        now = self.clock()
+        while window and window[0] <= now - 60.0:
+            window.popleft()
+        return window
+
+    def wait_for(self, chat: str) -> float:
+        """Seconds until one more message may go to `chat`."""
+        now = self.clock()
+        window = self._window(chat)
+        wait = max(0.0, self.paused_until - now)
+        if window:
+            wait = max(wait, window[-1] + 1.0 - now)
+        if self.is_group(chat) and len(window) >= GROUP_PER_MINUTE:
+            wait = max(wait, window[len(window) - GROUP_PER_MINUTE] + 60.0 - now)
+        return wait
+
+    def capacity(self, chat: str) -> int:
+        """How many messages may go to `chat` within the next minute."""
+        if self.clock() < self.paused_until:
+            return 0
+        used = len(self._window(chat))
+        return max(0, (GROUP_PER_MINUTE if self.is_group(chat) else 60) - used)
+
+    async def turn(self, chat: str) -> None:
+        while (wait := self.wait_for(chat)) > 0:
+            await self.sleep(wait)
+        self._window(chat).append(self.clock())
+
+    def pause(self, seconds: float) -> None:
+        self.paused_until = max(self.paused_until, self.clock() + seconds)
+
+
+def split_html(html: str, limit: int = MAX_LENGTH) -> list[str]:
+    """Split at paragraph, then line, boundaries, so no chunk ends inside a tag.
+
+    Renderers keep every tag within one line; a single line over the limit is cut at the limit
+    after its tags are removed (a pathological title), never mid-tag."""
+    chunks: list[str] = []
+    current = ""
+    for line in html.split("\n"):
+        if len(line) > limit:
+            line = re.sub(r"<[^>]+>", "", line)[: limit - 1] + "…"
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            chunks.append(current)
+            current = line
+        else:
+            current = candidate
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def feedback_buttons(alert_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[
+        InlineKeyboardButton("✅ relevant", callback_data=f"fb:{alert_id}:relevant"),
+        InlineKeyboardButton("✖ not relevant", callback_data=f"fb:{alert_id}:not_relevant"),
+    ], [InlineKeyboardButton("🔇 mute this person for this source", callback_data=f"mute:{alert_id}")]])
+
+
+class TelegramNotifier:
+    """Sends messages to one chat. Several notifiers of one bot share its Bot and FloodGate."""
+
+    unknown_outcome: Literal["resend", "assume_sent"] = "assume_sent"
+
+    def __init__(self, bot: Bot, chat_id: str, gate: FloodGate, *, name: str = "telegram", buttons: bool = True):
+        self.bot = bot
+        self.chat_id = str(chat_id)
+        self.gate = gate
+        self.name = name
+        self.buttons = buttons
+        self._ready = False
+
+    def capacity(self) -> int:
+        return self.gate.capacity(self.chat_id)
+
+    async def _ensure_ready(self) -> None:
+        if not self._ready:
+            try:
+                await self.bot.initialize()
+            except TelegramError as exc:
+                raise DeliveryError(f"Telegram bot could not start: {type(exc).__name__}: {exc}") from None
+            self._ready = True
+
+    async def send(self, message: Message) -> str | None:
+        await self._ensure_ready()
+        markup = feedback_buttons(message.alert_ids[0]) if self.buttons and len(message.alert_ids) == 1 else None
+        chunks = split_html(message.html) if message.html else split_html(message.text)
+        first_id: str | None = None
+        for index, chunk in enumerate(chunks):
+            last = index == len(chunks) - 1
+            sent_id = await self._send_chunk(chunk, "HTML" if message.html else None, markup if last else None,
+                                             plain=message.text if len(chunks) == 1 else None)
+            first_id = first_id or sent_id
+        return first_id
+
+    async def _send_chunk(self, text: str, parse_mode: str | None, markup: Any, plain: str | None) -> str:
+        await self.gate.turn(self.chat_id)
+        try:
+            sent = await self.bot.send_message(self.chat_id, text, parse_mode=parse_mode, reply_markup=markup,
+                                               disable_web_page_preview=True)
+            return str(sent.message_id)
+        except RetryAfter as exc:
+            seconds = _seconds(exc.retry_after)
+            self.gate.pause(seconds)
+            raise DeliveryError(f"Telegram flood limit: retry after {seconds:g}s", retry_after=seconds) from None
+        except BadRequest as exc:
+            if parse_mode and "parse" in str(exc).lower():
+                return await self._send_plain(plain or re.sub(r"<[^>]+>", "", text), markup, exc)
+            if "too many requests" in str(exc).lower():
+                return self._raise_flood(exc)
+            raise DeliveryError(f"Telegram refused the message: {exc}") from None
+        except (TimedOut, NetworkError, Forbidden) as exc:
+            if "too many requests" in str(exc).lower():
+                return self._raise_flood(exc)
+            raise DeliveryError(f"Telegram unreachable or refusing: {type(exc).__name__}: {exc}") from None
+        except TelegramError as exc:
+            raise DeliveryError(f"Telegram error: {type(exc).__name__}: {exc}") from None
+
+    async def _send_plain(self, text: str, markup: Any, first: Exception) -> str:
+        await self.gate.turn(self.chat_id)
+        try:
+            sent = await self.bot.send_message(self.chat_id, text[:MAX_LENGTH], reply_markup=markup,
+                                               disable_web_page_preview=True)
+            return str(sent.message_id)
+        except TelegramError as exc:
+            raise DeliveryError(f"Telegram refused the message as HTML ({first}) and as plain text ({exc})",
+                                permanent=True) from None
+
+    def _raise_flood(self, exc: Exception) -> str:
+        found = _RETRY_IN_TEXT.search(str(exc))
+        seconds = float(found.group(1)) if found else 30.0
+        self.gate.pause(seconds)
+        raise DeliveryError(f"Telegram flood limit: retry after {seconds:g}s", retry_after=seconds) from None
+
+
+def _seconds(value: Any) -> float:
+    return float(value.total_seconds()) if hasattr(value, "total_seconds") else float(value)
