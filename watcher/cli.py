@@ -158,6 +158,25 @@ def sources(ctx: click.Context) -> None:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
 
 
+@cli.command()
+@click.option("--limit", default=30, show_default=True, help="How many of the newest alerts to show.")
+@click.pass_context
+def alerts(ctx: click.Context, limit: int) -> None:
+    """List the newest alerts: status, destination, who matched, and monitors' feedback."""
+    paths = _paths(ctx)
+    if not paths.db.exists():
+        click.echo("no alerts yet (no database)")
+        return
+    rows = Store(paths.db).recent_alerts(limit)
+    for row in rows:
+        verdict = f" feedback +{row['relevant'] or 0}/-{row['not_relevant'] or 0}" if row["relevant"] or row["not_relevant"] else ""
+        error = f" ({row['last_error'][:60]})" if row["status"] != "sent" and row["last_error"] else ""
+        click.echo(f"#{row['id']} {row['created_at']} {row['status']}{error} → {row['destination']} "
+                   f"[{row['source_id']}] {row['people'] or '-'}: {row['title'][:80]}{verdict}")
+    if not rows:
+        click.echo("no alerts yet")
+
+
 @cli.group()
 def rules() -> None:
     """Inspect and validate the rules (watched people, incident keywords)."""

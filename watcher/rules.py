@@ -31,7 +31,7 @@ INCIDENT_TYPES = (
 )
 _LANG = re.compile(r"^[a-z]{2,3}$")
 _TYPE_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_KNOWN_KEYS = {"people", "incident_types"}
+_KNOWN_KEYS = {"people", "incident_types", "monitors"}  # monitors: the bot's allowlist (watcher.bot)
 
 
 def _clean(value: str) -> str:

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -27,14 +29,17 @@ log = logging.getLogger(__name__)
 
 DELIVERY_EVERY = timedelta(seconds=5)
 RULES_EVERY = timedelta(seconds=15)
+HEALTH_EVERY = timedelta(seconds=60)
 GRACE_SECONDS = 20.0
 
 
 class Runner:
     """Owns the scheduler and the set of jobs in flight, so shutdown can wait for them."""
 
-    def __init__(self, app: App, *, delivery_every: timedelta = DELIVERY_EVERY, grace: float = GRACE_SECONDS):
+    def __init__(self, app: App, *, delivery_every: timedelta = DELIVERY_EVERY, grace: float = GRACE_SECONDS,
+                 env: Mapping[str, str] | None = None):
         self.app = app
+        self.env = env if env is not None else os.environ
         self.delivery_every = delivery_every
         self.grace = grace
         self.stop = asyncio.Event()
@@ -88,6 +93,15 @@ class Runner:
             self._tracked(self._refresh_rules), IntervalTrigger(seconds=RULES_EVERY.total_seconds()),
             id="rules", max_instances=1, coalesce=True,
         )
+        if app.admin is not None:
+            from watcher.health import report_health
+
+            admin = app.admin
+            scheduler.add_job(
+                self._tracked(lambda: report_health(app.store, admin, app.clock)),
+                IntervalTrigger(seconds=HEALTH_EVERY.total_seconds()), id="health", max_instances=1, coalesce=True,
+            )
+        bot = await self._start_bot()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
@@ -101,12 +115,32 @@ class Runner:
         finally:
             log.info("stopping: waiting up to %gs for %d job(s) in flight", self.grace, len(self._inflight))
             scheduler.shutdown(wait=False)
+            if bot is not None:
+                await bot.stop()
             await self._drain()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 try:
                     loop.remove_signal_handler(sig)
                 except (NotImplementedError, RuntimeError):
                     pass
+
+    async def _start_bot(self) -> Any:
+        """The monitors' bot, in this loop, when Telegram is configured."""
+        token = self.env.get("WATCHER_TELEGRAM_TOKEN", "").strip()
+        if not token:
+            return None
+        from watcher.bot import MonitorsBot, load_allowlist
+        from watcher.editing import RulesEditor
+        from watcher.notifiers import api_base
+
+        allowlist = load_allowlist(self.app.paths.rules, self.env)
+        if not allowlist:
+            log.warning("no monitors allowlisted: the bot will refuse every command (see README)")
+        bot = MonitorsBot(self.app, token, api_base(self.env), allowlist,
+                          RulesEditor(self.app.paths.rules, self.app.store, self.app.clock))
+        await bot.start()
+        log.info("monitors' bot started (%d monitor(s) allowlisted)", len(allowlist))
+        return bot
 
     async def _refresh_rules(self) -> None:
         self.app.rules.refresh()

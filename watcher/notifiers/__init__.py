@@ -18,6 +18,11 @@ from watcher.notifiers.console import ConsoleNotifier
 __all__ = ["Notifier", "ConsoleNotifier", "configured_notifiers", "admin_notifier", "telegram_bot"]
 
 
+def api_base(env: Mapping[str, str]) -> str:
+    """The Bot API base URL PTB wants: ".../bot", the token appended by PTB."""
+    return _api_base(env)
+
+
 def _api_base(env: Mapping[str, str]) -> str:
     base = (env.get("WATCHER_TELEGRAM_API") or "https://api.telegram.org").rstrip("/")
     return base if base.endswith("/bot") else base + "/bot"
