@@ -494,7 +494,9 @@ def write_section(items: int, table: list[str], ratios: list[str], prof: str) ->
                         + section, encoding="utf-8")
         return
     text = path.read_text(encoding="utf-8")
-    match = re.search(r"^## Matching\b.*?(?=^## |\Z)", text, flags=re.MULTILINE | re.DOTALL)
+    # this section only: not "## Matching quality" or any other section that follows or precedes it
+    match = re.search(r"^## Matching(?: \(bench/match\.py\))?[ \t]*\n.*?(?=^## |\Z)", text,
+                      flags=re.MULTILINE | re.DOTALL)
     if match:
         text = text[:match.start()] + section + ("\n" if match.end() < len(text) else "") + text[match.end():]
     else:

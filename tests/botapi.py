@@ -60,7 +60,7 @@ from collections.abc import Callable
 from email import policy
 from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
 MAX_TEXT_LENGTH = 4096
@@ -136,7 +136,7 @@ def html_to_text(text: str) -> str:
     def unescape(m: re.Match[str]) -> str:
         ref = m.group(1)
         if ref.startswith("#x"):
-            return chr(int(ref[2:], 16))
+            return chr(int("0" + ref[1:], 0))
         if ref.startswith("#"):
             return chr(int(ref[1:]))
         return {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}[ref]
@@ -248,6 +248,7 @@ class FakeBotApi:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out in two writes; avoid 40 ms stalls
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
@@ -275,7 +276,7 @@ class FakeBotApi:
     def url(self, method: str) -> str:
         return f"{self.base_url}{self.token}/{method}"
 
-    def start(self) -> FakeBotApi:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
@@ -286,7 +287,7 @@ class FakeBotApi:
         self._httpd.shutdown()
         self._httpd.server_close()
 
-    def __enter__(self) -> FakeBotApi:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -17,7 +17,7 @@ import httpx
 from watcher.config import Paths, load_feeds
 from watcher.http import Fetcher, utcnow
 from watcher.errors import DeliveryError
-from watcher.notifiers import Notifier, admin_notifier, configured_notifiers
+from watcher.notifiers import Notifier, configured_notifiers
 from watcher.outbox import DeliveryReport, deliver_pending, recover_interrupted, uncertain_notice
 from watcher.pipeline import Context, PollReport, poll_sources
 from watcher.rules import RulesHolder
@@ -54,7 +54,8 @@ class App:
         settings = load_feeds(paths.feeds)
         rules = RulesHolder(paths.rules)
         environ = env if env is not None else os.environ
-        chosen = notifiers if notifiers is not None else configured_notifiers(environ)
+        if notifiers is None:
+            notifiers, admin = configured_notifiers(environ)
         os.umask(0o077)  # every file watcher creates is private
         store = Store(paths.db)
         for s in settings:
@@ -65,8 +66,8 @@ class App:
             rules=rules,
             store=store,
             fetcher=Fetcher(transport=transport, clock=clock),
-            notifiers=chosen,
-            admin=admin if admin is not None or notifiers is not None else admin_notifier(environ),
+            notifiers=notifiers,
+            admin=admin,
             clock=clock,
         )
 
@@ -93,6 +94,27 @@ class App:
     async def deliver(self) -> DeliveryReport:
         return await deliver_pending(self.store, self.notifiers, self.clock)
 
+    async def deliver_all(self, max_wait: float = 120.0) -> DeliveryReport:
+        """Deliver, and keep at it while alerts wait for a retry due within `max_wait` seconds
+        overall (a one-shot run should not leave a flood-limit pause undelivered)."""
+        total = await self.deliver()
+        waited = 0.0
+        while True:
+            due = self.store.next_retry(list(self.notifiers))
+            if due is None:
+                return total
+            wait = max(0.0, (due - self.clock()).total_seconds())
+            if waited + wait > max_wait:
+                return total
+            await self.fetcher.sleep(wait)
+            waited += wait
+            report = await self.deliver()
+            total.sent += report.sent
+            total.messages += report.messages
+            total.failed += report.failed
+            total.deferred = report.deferred
+            total.errors += report.errors
+
     async def recover(self) -> int:
         """Resolve alerts a crash left mid-send; tell the admin chat about uncertain ones."""
         found, assumed = recover_interrupted(self.store, self.notifiers, self.clock())
@@ -105,4 +127,8 @@ class App:
 
     async def aclose(self) -> None:
         await self.fetcher.aclose()
+        for notifier in {id(n): n for n in [*self.notifiers.values(), self.admin] if n is not None}.values():
+            close = getattr(notifier, "aclose", None)
+            if close is not None:
+                await close()
         self.store.close()

@@ -101,7 +101,7 @@ async def _one_cycle(app: App, chosen: list[Any]) -> None:
     try:
         await app.recover()
         reports = await app.poll(chosen, respect_backoff=False)
-        delivery = await app.deliver()
+        delivery = await app.deliver_all()
     finally:
         await app.aclose()
     new = sum(r.new for r in reports)

@@ -174,7 +174,8 @@ def _record_failure(
             if exc.permanent:
                 store.fail_alert(row["id"], str(exc))
             else:
-                delay = max(backoff(attempts), exc.retry_after or 0.0)
+                # the service said when (429 retry_after): believe it; otherwise back off
+                delay = exc.retry_after if exc.retry_after is not None else backoff(attempts)
                 store.defer_alert(row["id"], str(exc), now + timedelta(seconds=delay))
     if exc.permanent:
         report.failed += len(batch)

@@ -262,6 +262,13 @@ class Store:
         rows = self.conn.execute("SELECT * FROM alerts WHERE destination = ? AND status = 'sending'", (destination,))
         return [dict(r) for r in rows]
 
+    def next_retry(self, destinations: list[str]) -> datetime | None:
+        """When the next pending alert for these destinations is due."""
+        marks = ",".join("?" * len(destinations))
+        row = self._one(f"SELECT min(next_attempt_at) FROM alerts WHERE status = 'pending' AND destination IN ({marks})",
+                        tuple(destinations))
+        return parse_iso(row[0]) if row and row[0] else None
+
     def stuck_deliveries(self, attempts: int) -> list[tuple[str, int, str]]:
         """Per destination: alerts still pending after `attempts` tries, and the last error."""
         rows = self.conn.execute(

@@ -9,13 +9,12 @@ double), e.g. http://127.0.0.1:8081 (the /bot path is added when missing).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cache
 
 from watcher.errors import ConfigError, ConfigProblem
 from watcher.notifiers.base import Notifier
 from watcher.notifiers.console import ConsoleNotifier
 
-__all__ = ["Notifier", "ConsoleNotifier", "configured_notifiers", "admin_notifier", "telegram_bot"]
+__all__ = ["Notifier", "ConsoleNotifier", "configured_notifiers", "api_base"]
 
 
 def api_base(env: Mapping[str, str]) -> str:
@@ -28,9 +27,9 @@ def _api_base(env: Mapping[str, str]) -> str:
     return base if base.endswith("/bot") else base + "/bot"
 
 
-@cache
-def _shared(token: str, api: str) -> tuple[object, object]:
-    """One Bot and one FloodGate per token: limits and a 429 pause apply to the whole bot."""
+def _bot(token: str, api: str) -> tuple[object, object]:
+    """A Bot and its FloodGate; the alert and admin notifiers of one process share them, so
+    limits and a 429 pause apply to the whole bot."""
     from telegram import Bot
     from telegram.request import HTTPXRequest
 
@@ -40,33 +39,20 @@ def _shared(token: str, api: str) -> tuple[object, object]:
     return Bot(token, base_url=api, request=request), FloodGate()
 
 
-def telegram_bot(env: Mapping[str, str]) -> tuple[object, object] | None:
+def configured_notifiers(env: Mapping[str, str]) -> tuple[dict[str, Notifier], Notifier | None]:
+    """The alert destinations this environment configures (the console when there is none),
+    and the admin chat's notifier for health warnings, if one is configured."""
     token = env.get("WATCHER_TELEGRAM_TOKEN", "").strip()
-    return _shared(token, _api_base(env)) if token else None
-
-
-def configured_notifiers(env: Mapping[str, str]) -> dict[str, Notifier]:
-    """The alert destinations this environment configures; the console when there is none."""
-    shared = telegram_bot(env)
-    if shared is None:
-        return {"console": ConsoleNotifier()}
+    if not token:
+        return {"console": ConsoleNotifier()}, None
     chat = env.get("WATCHER_TELEGRAM_CHAT", "").strip()
     if not chat:
         raise ConfigError([ConfigProblem("environment", None,
                                          "WATCHER_TELEGRAM_TOKEN is set but WATCHER_TELEGRAM_CHAT is not")])
     from watcher.notifiers.telegram import TelegramNotifier
 
-    bot, gate = shared
-    return {"telegram": TelegramNotifier(bot, chat, gate)}  # type: ignore[arg-type]
-
-
-def admin_notifier(env: Mapping[str, str]) -> Notifier | None:
-    """Where health warnings go: the admin chat, if one is configured."""
-    shared = telegram_bot(env)
-    chat = env.get("WATCHER_TELEGRAM_ADMIN_CHAT", "").strip()
-    if shared is None or not chat:
-        return None
-    from watcher.notifiers.telegram import TelegramNotifier
-
-    bot, gate = shared
-    return TelegramNotifier(bot, chat, gate, name="telegram-admin", buttons=False)  # type: ignore[arg-type]
+    bot, gate = _bot(token, _api_base(env))
+    alerts: dict[str, Notifier] = {"telegram": TelegramNotifier(bot, chat, gate)}  # type: ignore[arg-type]
+    admin_chat = env.get("WATCHER_TELEGRAM_ADMIN_CHAT", "").strip()
+    admin = TelegramNotifier(bot, admin_chat, gate, name="telegram-admin", buttons=False) if admin_chat else None  # type: ignore[arg-type]
+    return alerts, admin

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import warnings
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
@@ -125,6 +126,15 @@ class TelegramNotifier:
     def capacity(self) -> int:
         return self.gate.capacity(self.chat_id)
 
+    async def aclose(self) -> None:
+        """Close the bot's HTTP connections (shared Bots are closed once; shutdown is idempotent)."""
+        if self._ready:
+            self._ready = False
+            try:
+                await self.bot.shutdown()
+            except TelegramError:
+                pass
+
     async def _ensure_ready(self) -> None:
         if not self._ready:
             try:
@@ -152,7 +162,9 @@ class TelegramNotifier:
                                                disable_web_page_preview=True)
             return str(sent.message_id)
         except RetryAfter as exc:
-            seconds = _seconds(exc.retry_after)
+            with warnings.catch_warnings():  # PTB 22 warns that retry_after will become a timedelta
+                warnings.simplefilter("ignore")
+                seconds = _seconds(exc.retry_after)
             self.gate.pause(seconds)
             raise DeliveryError(f"Telegram flood limit: retry after {seconds:g}s", retry_after=seconds) from None
         except BadRequest as exc:
