@@ -81,3 +81,43 @@ def test_run_answers_commands_and_watch_changes_rules_for_monitors_only(ws) -> N
                 await app.aclose()
 
         asyncio.run(scenario())
+
+
+def test_alert_buttons_record_feedback_and_mute_the_person_for_the_source(ws) -> None:
+    karimov = ("k1", "Bakhodir Karimov detained", "Faces extradition.")
+    ws.write_feeds({"id": "news", "url": ws.serve("/f.xml", rss(karimov)), "backfill": "alert"})
+    ws.write_rules("people:\n  - name: Bakhodir Karimov\n")
+    (ws.rules / "monitors.yaml").write_text(f"monitors:\n  - {MONITOR}\n", encoding="utf-8")
+    with FakeBotApi(token="123:abc") as api:
+        env = {"WATCHER_TELEGRAM_TOKEN": api.token, "WATCHER_TELEGRAM_CHAT": CHANNEL,
+               "WATCHER_TELEGRAM_API": f"http://127.0.0.1:{api.port}"}
+
+        async def scenario() -> None:
+            app = App.build(Paths(ws.feeds, ws.rules, ws.state), env=env)
+            runner = Runner(app, env=env, delivery_every=timedelta(seconds=0.2), grace=2.0)
+            task = asyncio.create_task(runner.run())
+            try:
+                await _until(lambda: api.messages(int(CHANNEL)))
+                (alert,) = api.messages(int(CHANNEL))
+                rows = alert["reply_markup"]["inline_keyboard"]
+                relevant, mute = rows[0][0]["callback_data"], rows[1][0]["callback_data"]
+                api.push_callback(STRANGER, alert["message_id"], int(CHANNEL), relevant)
+                api.push_callback(MONITOR, alert["message_id"], int(CHANNEL), relevant)
+                api.push_callback(MONITOR, alert["message_id"], int(CHANNEL), mute)
+                await _until(lambda: len(api.callback_answers) == 3)
+                assert "Only the monitors" in api.callback_answers[0]["text"]
+                verdicts = app.store.conn.execute("SELECT who, verdict FROM feedback").fetchall()
+                assert [tuple(v) for v in verdicts] == [(f"telegram:{MONITOR}", "relevant")]
+                assert app.store.active_mutes("news", app.clock()) == {"person:Bakhodir Karimov"}
+                ws.serve("/f.xml", rss(karimov, ("k2", "Bakhodir Karimov moved to another prison", "Detention.")))
+                await app.poll(app.enabled(), respect_backoff=False)
+                await asyncio.sleep(0.5)
+                assert len(api.messages(int(CHANNEL))) == 1  # muted for this source: stored, not sent
+            finally:
+                runner.stop.set()
+                await task
+                await app.aclose()
+
+        asyncio.run(scenario())
+    listing = ws.cli("alerts")
+    assert "feedback +1/-0" in listing.stdout and "Bakhodir Karimov" in listing.stdout
