@@ -16,18 +16,21 @@ reports such alerts to the admin chat so a person can check (see README, "Exactl
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
-import warnings
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+# PTB 22 is moving retry_after and timeouts to timedelta; opt in now (both forms are handled).
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
-from watcher.errors import DeliveryError
-from watcher.models import Message
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup  # noqa: E402
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut  # noqa: E402
+
+from watcher.errors import DeliveryError  # noqa: E402
+from watcher.models import Message  # noqa: E402
 
 MAX_LENGTH = 4096
 GROUP_PER_MINUTE = 20
@@ -162,9 +165,7 @@ class TelegramNotifier:
                                                disable_web_page_preview=True)
             return str(sent.message_id)
         except RetryAfter as exc:
-            with warnings.catch_warnings():  # PTB 22 warns that retry_after will become a timedelta
-                warnings.simplefilter("ignore")
-                seconds = _seconds(exc.retry_after)
+            seconds = _seconds(exc.retry_after)
             self.gate.pause(seconds)
             raise DeliveryError(f"Telegram flood limit: retry after {seconds:g}s", retry_after=seconds) from None
         except BadRequest as exc:
