@@ -21,12 +21,18 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+)
 
 from watcher.app import App
 from watcher.durations import parse_duration
-from watcher.editing import EditRefused, RulesEditor
-from watcher.errors import ConfigError, ConfigProblem
+from watcher.editing import RulesEditor
+from watcher.errors import ConfigError, ConfigProblem, EditRefused
 from watcher.matching import Matcher, analyse
 from watcher.matching.variants import describe_variants
 from watcher.rules import Person, Rules

@@ -35,11 +35,9 @@ back only to the monitor who asked.
 from __future__ import annotations
 
 import fcntl
-import io
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 import threading
@@ -51,35 +49,33 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
 
-from watcher.errors import ConfigError, ConfigProblem, WatcherError
+from watcher.errors import ConfigError, EditRefused
 from watcher.http import utcnow
 from watcher.rules import _LANG, load_rules
 from watcher.store import Store, iso
+from watcher.yamledit import (
+    Indent,  # noqa: F401  (re-exported for callers that build indents)
+    append_lines,
+    comment_lines,
+    detect_indent,
+    dump,
+    flow,
+    is_block_seq,
+    parse,
+    plain_of,
+    remember_plain,
+    remove_item,
+)
 from watcher.yamlfile import _plain
+
+__all__ = ["Edit", "EditRefused", "RulesEditor"]  # EditRefused lives in watcher.errors
 
 log = logging.getLogger(__name__)
 
 PEOPLE_FILE = "people.yaml"
 LOCK_FILE = ".lock"
-_WIDTH = 4096  # never re-wrap a long flow list such as `en: [deport*, expel*, ...]`
-_DASH = re.compile(r"^( *)-(?:[ \t]|$)")
-_BLOCK_SCALAR = re.compile(r"(?:^|[:-])[ \t]*[|>][-+0-9]*[ \t]*(?:#.*)?$")
-_KEY_LINE = re.compile(r"^(?P<head>.*:)(?P<tail>[ \t]*(?:#.*)?)$")
-_BLOCK_KEY = re.compile(r"""^( *)(?:"[^"]*"|'[^']*'|[^\s#'"\-][^#]*?)[ \t]*:[ \t]*(?:#.*)?$""")
-
-
-class EditRefused(WatcherError):
-    """An edit was not made; the message says why, for the monitor who asked.
-
-    `problems` holds the loader's findings when the edit would have made the rules invalid."""
-
-    def __init__(self, message: str, problems: list[ConfigProblem] | None = None):
-        super().__init__(message)
-        self.problems = problems or []
 
 
 @dataclass(frozen=True)
@@ -110,221 +106,6 @@ def _thread_lock(folder: Path) -> threading.Lock:
 # -- YAML text helpers --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Indent:
-    mapping: int = 2
-    sequence: int = 4
-    offset: int = 2
-
-
-def _detect_indent(text: str) -> _Indent:
-    """The file's own indentation: the first nested mapping and the first block list under a key."""
-    lines = text.splitlines()
-    mapping = sequence = offset = None
-    for index, line in enumerate(lines):
-        match = _BLOCK_KEY.match(line)
-        if not match:
-            continue
-        key_col = len(match.group(1))
-        following = next((s for s in lines[index + 1:] if s.strip() and not s.lstrip().startswith("#")), None)
-        if following is None:
-            break
-        col = len(following) - len(following.lstrip(" "))
-        dash = _DASH.match(following)
-        if dash and offset is None and col >= key_col:
-            offset = col - key_col
-            rest = following[col + 1:]
-            sequence = offset + 1 + (len(rest) - len(rest.lstrip(" ")) if rest.strip() else 1)
-        elif not dash and mapping is None and col > key_col:
-            mapping = col - key_col
-        if mapping is not None and offset is not None:
-            break
-    default = _Indent()
-    return _Indent(mapping or default.mapping, sequence or default.sequence,
-                   offset if offset is not None else default.offset)
-
-
-def _yaml(indent: _Indent) -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = _WIDTH
-    yaml.indent(mapping=indent.mapping, sequence=max(indent.sequence, indent.offset + 2), offset=indent.offset)
-    return yaml
-
-
-def _parse(text: str, name: str) -> Any:
-    try:
-        return _yaml(_Indent()).load(text)
-    except YAMLError as exc:
-        raise EditRefused(f"{name} cannot be read ({type(exc).__name__}); fix the file by hand first:\n{exc}") from None
-
-
-_plain_cache: dict[str, Any] = {}
-_plain_cache_guard = threading.Lock()
-
-
-def _remember_plain(text: str, data: Any) -> None:
-    with _plain_cache_guard:
-        if len(_plain_cache) >= 32:
-            _plain_cache.pop(next(iter(_plain_cache)))
-        _plain_cache[text] = data
-
-
-def _plain_of(text: str) -> Any:
-    """Plain data of a file's text, cached (parsing is most of an edit's time, and most files do
-    not change between edits; an edit remembers the text it wrote). Do not mutate the result."""
-    with _plain_cache_guard:
-        if text in _plain_cache:
-            return _plain_cache[text]
-    try:
-        data = _plain(_yaml(_Indent()).load(text))
-    except YAMLError:
-        data = None
-    _remember_plain(text, data)
-    return data
-
-
-def _dump(tree: Any, indent: _Indent) -> str:
-    out = io.StringIO()
-    _yaml(indent).dump(tree, out)
-    return out.getvalue()
-
-
-def _is_block_seq(node: Any) -> bool:
-    return isinstance(node, CommentedSeq) and len(node) > 0 and node.fa.flow_style() is False
-
-
-def _is_content(line: str) -> bool:
-    stripped = line.strip()
-    return bool(stripped) and not stripped.startswith("#")
-
-
-def _indent_of(line: str) -> int:
-    return len(line) - len(line.lstrip(" "))
-
-
-def _dash_line(lines: list[str], seq: CommentedSeq, index: int) -> int | None:
-    """0-based line of the '-' that starts item `index` of a block list."""
-    line, col = seq.lc.item(index)
-    for candidate in range(line, max(line - 3, -1), -1):
-        if candidate >= len(lines):
-            return None
-        match = _DASH.match(lines[candidate])
-        if match and len(match.group(1)) < max(col, 1):
-            return candidate
-        if candidate != line and _is_content(lines[candidate]):
-            return None
-    return None
-
-
-def _item_span(lines: list[str], seq: CommentedSeq, index: int) -> tuple[int, int] | None:
-    """(first, last) 0-based lines of an item of a block list: from its '-' to its last line of
-    content. Comments and blank lines before or after it are not part of it."""
-    first = _dash_line(lines, seq, index)
-    if first is None:
-        return None
-    dash_col = _indent_of(lines[first])
-    if index + 1 < len(seq):
-        end = _dash_line(lines, seq, index + 1)
-        if end is None or end <= first:
-            return None
-    else:
-        end = len(lines)
-        for j in range(first + 1, len(lines)):
-            if not _is_content(lines[j]):
-                continue
-            col = _indent_of(lines[j])
-            if col < dash_col or (col == dash_col and not _DASH.match(lines[j])):
-                end = j
-                break
-    return first, _last_content(lines, first, end)
-
-
-def _last_content(lines: list[str], first: int, end: int) -> int:
-    """The last line of content in lines[first:end]: not blank, not a comment, unless it is a
-    line of a block scalar (`notes: |`), where '#' is text."""
-    last, scalar_col = first, None
-    for j in range(first, end):
-        line = lines[j]
-        if scalar_col is not None:
-            if not line.strip():
-                continue
-            if _indent_of(line) > scalar_col:
-                last = j
-                continue
-            scalar_col = None
-        if _is_content(line):
-            last = j
-            if _BLOCK_SCALAR.search(line.rstrip("\r\n")):
-                scalar_col = _indent_of(line)
-    return last
-
-
-def _render_item(item: Any, indent: _Indent, dash_col: int) -> list[str] | None:
-    """One list item as block-list lines with its '-' at `dash_col`, in the file's indentation."""
-    seq = CommentedSeq([item])
-    seq.fa.set_block_style()
-    text = _dump(seq, indent)
-    out = []
-    for line in text.splitlines(keepends=True):
-        if line.strip() and not line.startswith(" " * indent.offset):
-            return None
-        out.append(" " * dash_col + line[indent.offset:] if line.strip() else line)
-    return out
-
-
-def _append_lines(text: str, seq: CommentedSeq, item: Any, indent: _Indent) -> str | None:
-    """Insert `item` as lines right after the last item of a block list (before any comments that
-    follow it). None when the list is not one this can edit as lines."""
-    lines = text.splitlines(keepends=True)
-    span = _item_span(lines, seq, len(seq) - 1)
-    if span is None:
-        return None
-    first, last = span
-    rendered = _render_item(item, indent, _indent_of(lines[first]))
-    if rendered is None:
-        return None
-    if not lines[last].endswith("\n"):
-        lines[last] += "\n"
-    return "".join(lines[:last + 1] + rendered + lines[last + 1:])
-
-
-def _delete_lines(text: str, seq: CommentedSeq, index: int, parent: Any, key: Any) -> str | None:
-    """Remove item `index` of a block list as lines, keeping every comment around it. None when
-    the list is not one this can edit as lines."""
-    lines = text.splitlines(keepends=True)
-    span = _item_span(lines, seq, index)
-    if span is None:
-        return None
-    first, last = span
-    after = last + 1
-    # do not leave two blank lines where the entry was
-    if 0 < first and after < len(lines) and not lines[first - 1].strip() and not lines[after].strip():
-        after += 1
-    rest = lines[:first] + lines[after:]
-    if len(seq) == 1:
-        # the list is now empty: `key:` becomes `key: []`
-        if not isinstance(parent, CommentedMap):
-            return None
-        key_line = parent.lc.key(key)[0]
-        if key_line >= first:
-            return None
-        match = _KEY_LINE.match(rest[key_line].rstrip("\n"))
-        if not match:
-            return None
-        newline = "\n" if rest[key_line].endswith("\n") else ""
-        rest[key_line] = f"{match.group('head')} []{match.group('tail')}{newline}"
-    return "".join(rest)
-
-
-def _comment_lines(text: str | list[str]) -> Counter[str]:
-    lines = text.splitlines() if isinstance(text, str) else text
-    return Counter(line.strip() for line in lines if line.strip().startswith("#"))
-
-
-# -- the editor ---------------------------------------------------------------------------
-
-
 @dataclass
 class _Change:
     """A change of one file: the new text (edited as lines, if that was possible) and the tree
@@ -334,7 +115,7 @@ class _Change:
     old_text: str | None  # None: a new file
     line_text: str | None
     tree: Any
-    indent: _Indent
+    indent: Indent
     removed_comments: Counter[str]  # comment lines that were inside a removed entry
     action: str
     detail: dict[str, Any]
@@ -370,11 +151,11 @@ class RulesEditor:
         entry = CommentedMap()
         entry["name"] = name
         if alias_list:
-            entry["aliases"] = _flow(alias_list)
+            entry["aliases"] = flow(alias_list)
         if country and country.strip():
             entry["country"] = country.strip().upper()
         if not_list:
-            entry["not"] = _flow(not_list)
+            entry["not"] = flow(not_list)
         if notes and notes.strip():
             entry["notes"] = notes.strip()
         with self._locked():
@@ -383,21 +164,21 @@ class RulesEditor:
             file = self._people_file(texts)
             old_text = texts.get(file)
             text = old_text or ""
-            tree = _parse(text, file) if text.strip() else None
+            tree = parse(text, file) if text.strip() else None
             if tree is not None and not isinstance(tree, CommentedMap):
                 raise EditRefused(f"{file} is not a mapping with 'people:'; fix the file by hand first")
             if tree is None or "people" not in tree:
                 # no people list yet: start one after whatever the file holds
                 text = text + ("" if not text or text.endswith("\n") else "\n") + "people: []\n"
-                tree = _parse(text, file)
+                tree = parse(text, file)
             if tree["people"] is None:  # `people:` with nothing under it
                 tree["people"] = CommentedSeq()
             people = tree["people"]
             if not isinstance(people, CommentedSeq):
                 raise EditRefused(f"'people' in {file} is not a list; fix the file by hand first")
-            indent = _detect_indent(text)
-            line_text = _append_lines(text, people, entry, indent) if _is_block_seq(people) else None
-            if not _is_block_seq(people) and not people:
+            indent = detect_indent(text)
+            line_text = append_lines(text, people, entry, indent) if is_block_seq(people) else None
+            if not is_block_seq(people) and not people:
                 people.fa.set_block_style()
             people.append(entry)
             return self._commit(who, texts, _Change(
@@ -425,12 +206,12 @@ class RulesEditor:
                 raise EditRefused(f"{_clean(name)!r} could mean several people: {listed}; give the canonical name")
             file, index, entry = found[0]
             text = texts[file]
-            tree = _parse(text, file)
+            tree = parse(text, file)
             people = tree["people"]
             before = _plain(people[index])
-            line_text, removed = _remove_item(text, people, index, tree, "people")
+            line_text, removed = remove_item(text, people, index, tree, "people")
             return self._commit(who, texts, _Change(
-                file, text, line_text, tree, _detect_indent(text), removed, "unwatch",
+                file, text, line_text, tree, detect_indent(text), removed, "unwatch",
                 {"before": before, "after": None}, f"No longer watching {before.get('name')} ({file})."))
 
     # -- keywords -------------------------------------------------------------------------
@@ -443,7 +224,7 @@ class RulesEditor:
             texts = self._read_all()
             file = self._incident_file(texts, type_id)
             text = texts[file]
-            tree = _parse(text, file)
+            tree = parse(text, file)
             body = tree["incident_types"][type_id]
             if not isinstance(body, CommentedMap):
                 raise EditRefused(f"incident type {type_id} in {file} is not a mapping; fix the file by hand first")
@@ -452,17 +233,17 @@ class RulesEditor:
             before = [str(w) for w in words] if isinstance(words, list) else []
             if word.casefold() in {_clean(w).casefold() for w in before}:
                 raise EditRefused(f"{word!r} is already a {lang} keyword of {type_id}")
-            indent = _detect_indent(text)
+            indent = detect_indent(text)
             line_text = None
-            if isinstance(words, CommentedSeq) and _is_block_seq(words):
-                line_text = _append_lines(text, words, word, indent)
+            if isinstance(words, CommentedSeq) and is_block_seq(words):
+                line_text = append_lines(text, words, word, indent)
                 words.append(word)
             elif isinstance(words, CommentedSeq):
                 words.append(word)
             elif isinstance(keywords, CommentedMap):
-                keywords[lang] = _flow([word])
+                keywords[lang] = flow([word])
             else:
-                body["keywords"] = CommentedMap([(lang, _flow([word]))])
+                body["keywords"] = CommentedMap([(lang, flow([word]))])
             return self._commit(who, texts, _Change(
                 file, text, line_text, tree, indent, Counter(), "keyword",
                 {"type": type_id, "lang": lang, "word": word, "before": before, "after": before + [word]},
@@ -476,7 +257,7 @@ class RulesEditor:
             texts = self._read_all()
             file = self._incident_file(texts, type_id)
             text = texts[file]
-            tree = _parse(text, file)
+            tree = parse(text, file)
             body = tree["incident_types"][type_id]
             keywords = body.get("keywords") if isinstance(body, CommentedMap) else None
             words = keywords.get(lang) if isinstance(keywords, CommentedMap) else None
@@ -488,9 +269,9 @@ class RulesEditor:
                 raise EditRefused(f"{word!r} is not a {lang} keyword of {type_id}")
             index = matches[0]
             removed_word = before[index]
-            line_text, removed = _remove_item(text, words, index, keywords, lang)
+            line_text, removed = remove_item(text, words, index, keywords, lang)
             return self._commit(who, texts, _Change(
-                file, text, line_text, tree, _detect_indent(text), removed, "unkeyword",
+                file, text, line_text, tree, detect_indent(text), removed, "unkeyword",
                 {"type": type_id, "lang": lang, "word": removed_word, "before": before,
                  "after": before[:index] + before[index + 1:]},
                 f"Removed {lang} keyword {removed_word!r} from {type_id} ({file})."))
@@ -538,7 +319,7 @@ class RulesEditor:
         return texts
 
     def _people_file(self, texts: dict[str, str]) -> str:
-        holding = [f for f, t in texts.items() if isinstance(_plain_of(t), dict) and "people" in _plain_of(t)]
+        holding = [f for f, t in texts.items() if isinstance(plain_of(t), dict) and "people" in plain_of(t)]
         if PEOPLE_FILE in holding or not holding:
             return PEOPLE_FILE
         return holding[0]
@@ -562,7 +343,7 @@ class RulesEditor:
     def _incident_file(self, texts: dict[str, str], type_id: str) -> str:
         known: dict[str, str] = {}
         for file, text in texts.items():
-            data = _plain_of(text)
+            data = plain_of(text)
             types = data.get("incident_types") if isinstance(data, dict) else None
             if isinstance(types, dict):
                 for key in types:
@@ -614,21 +395,21 @@ class RulesEditor:
         """The line edit if it holds exactly the intended data, else ruamel's re-emitted tree; and
         either only if no comment line is lost (but those inside a removed entry)."""
         expected = _plain(change.tree)
-        old_comments = _comment_lines(change.old_text or "")
+        old_comments = comment_lines(change.old_text or "")
         problem = ""
-        for make in (lambda: change.line_text, lambda: _dump(change.tree, change.indent)):
+        for make in (lambda: change.line_text, lambda: dump(change.tree, change.indent)):
             candidate = make()
             if candidate is None:
                 continue
             try:
-                got = _plain(_parse(candidate, change.file))
+                got = _plain(parse(candidate, change.file))
             except EditRefused:
                 got = object()
             if got != expected:
                 problem = problem or "the edited text would not hold the intended data"
                 continue
-            _remember_plain(candidate, got)
-            lost = old_comments - _comment_lines(candidate) - change.removed_comments
+            remember_plain(candidate, got)
+            lost = old_comments - comment_lines(candidate) - change.removed_comments
             if lost:
                 problem = f"the edit would lose {sum(lost.values())} comment line(s)"
                 continue
@@ -678,12 +459,6 @@ class RulesEditor:
 # -- module helpers -----------------------------------------------------------------------
 
 
-def _flow(values: list[str]) -> CommentedSeq:
-    seq = CommentedSeq(values)
-    seq.fa.set_flow_style()
-    return seq
-
-
 def _unique(values: list[str], exclude: str | None = None) -> list[str]:
     seen = {exclude.casefold()} if exclude else set()
     out = []
@@ -700,29 +475,12 @@ def _strings(value: Any) -> list[str]:
 
 def _people_entries(texts: dict[str, str]) -> Iterator[tuple[str, int, dict[str, Any]]]:
     for file, text in texts.items():
-        data = _plain_of(text)
+        data = plain_of(text)
         people = data.get("people") if isinstance(data, dict) else None
         if isinstance(people, list):
             for index, entry in enumerate(people):
                 if isinstance(entry, dict):
                     yield file, index, entry
-
-
-def _remove_item(text: str, seq: CommentedSeq, index: int, parent: Any, key: Any) -> tuple[str | None, Counter[str]]:
-    """Delete item `index` of `seq` from the tree, and from the text as lines if it is a block list.
-
-    Returns the line-edited text (None if not possible) and the comment lines inside the item."""
-    line_text, removed = None, Counter[str]()
-    if _is_block_seq(seq):
-        lines = text.splitlines(keepends=True)
-        span = _item_span(lines, seq, index)
-        if span is not None:
-            removed = _comment_lines(lines[span[0]:span[1] + 1])
-        line_text = _delete_lines(text, seq, index, parent, key)
-    del seq[index]
-    if not seq:
-        seq.fa.set_flow_style()
-    return line_text, removed
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -9,6 +9,7 @@
     │   ├── EmptyFeed          200 with an empty or item-less body              -> zombie
     │   ├── ParseFailed        the body is not a feed we can read               -> failing
     │   └── TooLarge           the body is over the size cap                    -> failing
+    ├── EditRefused            a monitor's rule edit was not made (the message says why)
     └── DeliveryError          a notifier could not deliver; the outbox retries it
 
 `NotModified` is not an error: it is how a fetch says "304, nothing to parse".
@@ -81,6 +82,16 @@ class TooLarge(SourceError):
 
 class NotModified(Exception):
     """The server answered 304: the stored copy is current and nothing needs parsing."""
+
+
+class EditRefused(WatcherError):
+    """An edit was not made; the message says why, for the monitor who asked.
+
+    `problems` holds the loader's findings when the edit would have made the rules invalid."""
+
+    def __init__(self, message: str, problems: list[ConfigProblem] | None = None):
+        super().__init__(message)
+        self.problems = problems or []
 
 
 class DeliveryError(WatcherError):
