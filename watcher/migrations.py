@@ -153,3 +153,27 @@ def m003_monitors(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m004_digests(db: Database) -> None:
+    """The daily digest email: one row per day and recipient, pending -> sending -> sent."""
+    db.executescript(
+        """
+        CREATE TABLE digests (
+            id INTEGER PRIMARY KEY,
+            day TEXT NOT NULL,                -- the local date it is sent on (YYYY-MM-DD)
+            recipient TEXT NOT NULL,
+            window_start TEXT NOT NULL,       -- UTC; what the digest covers
+            window_end TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'sending', 'sent', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            sent_at TEXT,
+            message_id TEXT,
+            UNIQUE (day, recipient)
+        );
+        """
+    )
