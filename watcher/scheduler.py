@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from watcher.app import App
@@ -101,6 +102,7 @@ class Runner:
                 self._tracked(lambda: report_health(app.store, admin, app.clock)),
                 IntervalTrigger(seconds=HEALTH_EVERY.total_seconds()), id="health", max_instances=1, coalesce=True,
             )
+        self._add_digest(scheduler)
         bot = await self._start_bot()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -123,6 +125,28 @@ class Runner:
                     loop.remove_signal_handler(sig)
                 except (NotImplementedError, RuntimeError):
                     pass
+
+    def _add_digest(self, scheduler: AsyncIOScheduler) -> None:
+        """The daily digest: a cron job at the local send time (DST-safe through the time zone),
+        and a sweep every five minutes (and at start) that retries failures and sends missed days."""
+        from watcher.digest import DigestSchedule, DigestService
+        from watcher.notifiers.email import EmailNotifier, SmtpSettings
+
+        smtp = SmtpSettings.from_env(self.env)
+        if smtp is None:
+            return
+        app = self.app
+        schedule = DigestSchedule.from_env(self.env)
+        service = DigestService(app.store, schedule, smtp.recipients, lambda r: EmailNotifier(smtp, r),
+                                lambda: app.rules.rules, app.clock)
+        service.recover()
+        scheduler.add_job(self._tracked(service.run),
+                          CronTrigger(hour=schedule.at.hour, minute=schedule.at.minute, timezone=schedule.tz),
+                          id="digest", max_instances=1, coalesce=True, misfire_grace_time=3600)
+        scheduler.add_job(self._tracked(service.run), IntervalTrigger(minutes=5), id="digest-sweep",
+                          max_instances=1, coalesce=True, next_run_time=app.clock())
+        log.info("daily digest at %s %s to %d recipient(s)", schedule.at.strftime("%H:%M"), schedule.tz,
+                 len(smtp.recipients))
 
     async def _start_bot(self) -> Any:
         """The monitors' bot, in this loop, when Telegram is configured."""

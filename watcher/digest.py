@@ -1,0 +1,248 @@
+"""The daily digest: gather a day's alerts, render them, and email every recipient exactly once.
+
+The digest for day D covers the alerts created after D-1 at the send time and up to D at the
+send time, in the configured time zone (so the window is 23 or 25 hours around a change of
+clocks, and a digest is never skipped or doubled by DST). Each (day, recipient) is a row of the
+`digests` table, claimed ('sending') before the SMTP conversation and marked 'sent' after it;
+a failure goes back to 'pending' with backoff and is never dropped. A day the process missed
+(down at 07:00) is created and sent when it comes back, with its own window; on the very first
+run only the latest due day is sent, not a week of history. An email interrupted by a crash is
+sent again on restart: a duplicate email is less harmful than a lost one.
+
+Environment: WATCHER_DIGEST_AT (07:00), WATCHER_TZ (Europe/London), WATCHER_DIGEST_EMPTY
+(on: an empty day still sends "nothing matched; N sources healthy"; off: it does not), plus
+the SMTP settings read by watcher.notifiers.email.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from watcher.digest_model import Digest, DigestEntry, SourceProblem
+from watcher.errors import ConfigError, ConfigProblem, DeliveryError
+from watcher.matching import analyse
+from watcher.notifiers.base import Notifier
+from watcher.render import describe
+from watcher.rules import Rules
+from watcher.store import Store, iso, parse_iso
+
+log = logging.getLogger(__name__)
+
+CATCH_UP_DAYS = 7
+BAD_STATES = ("failing", "blocked", "zombie", "quiet")
+
+
+@dataclass(frozen=True)
+class DigestSchedule:
+    at: time = time(7, 0)
+    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/London"))
+    send_empty: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> DigestSchedule:
+        problems = []
+        at_text = env.get("WATCHER_DIGEST_AT", "07:00").strip()
+        try:
+            hour, minute = (int(p) for p in at_text.split(":"))
+            at = time(hour, minute)
+        except ValueError:
+            problems.append(ConfigProblem("environment", None, f"WATCHER_DIGEST_AT: {at_text!r} is not a time like 07:00"))
+            at = time(7, 0)
+        tz_name = env.get("WATCHER_TZ", "Europe/London").strip()
+        try:
+            tz = ZoneInfo(tz_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(ConfigProblem("environment", None, f"WATCHER_TZ: {tz_name!r} is not a time zone like Europe/London"))
+            tz = ZoneInfo("UTC")
+        empty = env.get("WATCHER_DIGEST_EMPTY", "on").strip().lower()
+        if empty not in ("on", "off", "true", "false", "1", "0", "yes", "no"):
+            problems.append(ConfigProblem("environment", None, f"WATCHER_DIGEST_EMPTY: {empty!r} is not on or off"))
+        if problems:
+            raise ConfigError(problems)
+        return cls(at=at, tz=tz, send_empty=empty in ("on", "true", "1", "yes"))
+
+    def send_time(self, day: date) -> datetime:
+        """When the digest of `day` goes out, in UTC."""
+        return datetime.combine(day, self.at, tzinfo=self.tz).astimezone(timezone.utc)
+
+    def window(self, day: date) -> tuple[datetime, datetime]:
+        return self.send_time(day - timedelta(days=1)), self.send_time(day)
+
+    def today(self, now: datetime) -> date:
+        return now.astimezone(self.tz).date()
+
+    def latest_due(self, now: datetime) -> date:
+        """The newest day whose send time has passed."""
+        today = self.today(now)
+        return today if self.send_time(today) <= now else today - timedelta(days=1)
+
+
+def build_digest(store: Store, day: date, schedule: DigestSchedule, rules: Rules | None = None) -> Digest:
+    """What happened in the window of `day`: the alerted items, and the sources that failed."""
+    start, end = schedule.window(day)
+    digest = Digest(day=day, timezone=str(schedule.tz), start=start, end=end)
+    rows = store.conn.execute(
+        "SELECT item_id, max(urgent) AS urgent FROM alerts WHERE created_at > ? AND created_at <= ?"
+        " GROUP BY item_id", (iso(start), iso(end)))
+    entries = []
+    for row in rows:
+        item = store.item(int(row["item_id"]))
+        if item is None:
+            continue
+        entries.append(_entry(store, item, bool(row["urgent"]), rules))
+    entries.sort(key=lambda e: (not e.urgent, -e.published.timestamp()))
+    digest.entries = entries
+    sources = store.sources()
+    digest.sources_total = len(sources)
+    digest.sources_healthy = sum(1 for s in sources if s["state"] == "ok")
+    for source in sources:
+        errored = source.get("last_error_at") and iso(start) < source["last_error_at"] <= iso(end)
+        if source["state"] in BAD_STATES or errored:
+            digest.problems.append(SourceProblem(source["id"], source["state"], source.get("state_since"),
+                                                 source.get("last_error") or ""))
+    return digest
+
+
+def _entry(store: Store, item: dict, urgent: bool, rules: Rules | None) -> DigestEntry:
+    matches = store.matches_for(item["id"])
+    facts = describe(item, matches)
+    text = "\n".join(p for p in [item["title"], item["summary"], *(item.get("fields") or {}).values()] if p)
+    focus = facts["focus"]
+    before, hit, after = "", "", " ".join(text[:220].split())
+    if focus is not None:
+        start, end = focus.span
+        before = ("…" if start > 110 else "") + " ".join(text[max(0, start - 110):start].split())
+        hit = " ".join(text[start:end].split())
+        after = " ".join(text[end:end + 110].split()) + ("…" if end + 110 < len(text) else "")
+    countries = analyse(text, rules).countries if rules is not None else []
+    return DigestEntry(
+        item_id=item["id"], title=item["title"], url=item["url"], source_id=item["source_id"],
+        published=datetime.fromisoformat(item["published"]), urgent=urgent,
+        people=[name for name, _ in facts["people"]], seen_as=[seen for _, seen in facts["people"]],
+        incident_types=facts["incidents"], countries=countries, fields=dict(item.get("fields") or {}),
+        snippet_before=before, snippet_match=hit, snippet_after=after,
+    )
+
+
+@dataclass
+class DigestReport:
+    sent: int = 0
+    skipped: int = 0
+    deferred: int = 0
+    failed: int = 0
+    already: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class DigestService:
+    """Creates the due (day, recipient) rows and sends them, exactly once each."""
+
+    def __init__(
+        self, store: Store, schedule: DigestSchedule, recipients: tuple[str, ...],
+        notifier_for: Callable[[str], Notifier], rules: Callable[[], Rules | None], clock: Callable[[], datetime],
+    ):
+        self.store = store
+        self.schedule = schedule
+        self.recipients = recipients
+        self.notifier_for = notifier_for
+        self.rules = rules
+        self.clock = clock
+
+    def recover(self) -> int:
+        """Digests a crash left mid-send go out again (a duplicate email beats a lost one)."""
+        with self.store.transaction():
+            cursor = self.store.conn.execute(
+                "UPDATE digests SET status = 'pending', last_error = 'interrupted; resending' WHERE status = 'sending'")
+        return cursor.rowcount
+
+    def ensure_rows(self, now: datetime, day: date | None = None) -> list[date]:
+        """Create rows for every due day not yet created (or for `day`); returns the days added."""
+        if day is not None:
+            days = [day]
+        else:
+            latest = self.schedule.latest_due(now)
+            last = self.store.conn.execute("SELECT max(day) FROM digests").fetchone()[0]
+            if last is None:
+                days = [latest]
+            else:
+                first = max(date.fromisoformat(last) + timedelta(days=1), latest - timedelta(days=CATCH_UP_DAYS - 1))
+                days = [first + timedelta(days=n) for n in range((latest - first).days + 1)]
+        added = []
+        with self.store.transaction():
+            for d in days:
+                start, end = self.schedule.window(d)
+                for recipient in self.recipients:
+                    cursor = self.store.conn.execute(
+                        "INSERT INTO digests (day, recipient, window_start, window_end, next_attempt_at)"
+                        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (day, recipient) DO NOTHING",
+                        (d.isoformat(), recipient, iso(start), iso(end), iso(now)))
+                    if cursor.rowcount:
+                        added.append(d)
+        return sorted(set(added))
+
+    async def run(self, now: datetime | None = None) -> DigestReport:
+        """The scheduled job: create what is due, send what is pending."""
+        now = now or self.clock()
+        self.ensure_rows(now)
+        return await self.send(now)
+
+    async def send(self, now: datetime, *, day: date | None = None, force: bool = False) -> DigestReport:
+        report = DigestReport()
+        sql = "SELECT * FROM digests WHERE "
+        if day is not None:
+            rows = self.store.conn.execute(sql + "day = ? ORDER BY id", (day.isoformat(),)).fetchall()
+        else:
+            rows = self.store.conn.execute(sql + "status = 'pending' AND next_attempt_at <= ? ORDER BY day, id",
+                                           (iso(now),)).fetchall()
+        for row in map(dict, rows):
+            if row["status"] == "sent" and not force:
+                report.already += 1
+                continue
+            with self.store.transaction():
+                self.store.conn.execute("UPDATE digests SET status = 'sending', attempts = attempts + 1 WHERE id = ?",
+                                        (row["id"],))
+            await self._send_one(row, now, report)
+        return report
+
+    async def _send_one(self, row: dict, now: datetime, report: DigestReport) -> None:
+        from watcher.digest_render import render_digest
+
+        digest = build_digest(self.store, date.fromisoformat(row["day"]), self.schedule, self.rules())
+        if digest.empty and not self.schedule.send_empty:
+            self._finish(row["id"], "sent", now, None, "empty day: not sent (WATCHER_DIGEST_EMPTY=off)")
+            report.skipped += 1
+            return
+        try:
+            message_id = await self.notifier_for(row["recipient"]).send(render_digest(digest))
+        except DeliveryError as exc:
+            attempts = int(row["attempts"]) + 1
+            if exc.permanent:
+                self._finish(row["id"], "failed", now, None, str(exc))
+                report.failed += 1
+            else:
+                delay = exc.retry_after or min(3600.0, 60.0 * 2 ** (attempts - 1))
+                with self.store.transaction():
+                    self.store.conn.execute(
+                        "UPDATE digests SET status = 'pending', last_error = ?, next_attempt_at = ? WHERE id = ?",
+                        (str(exc)[:500], iso(now + timedelta(seconds=delay)), row["id"]))
+                report.deferred += 1
+                log.warning("digest for %s to recipient #%d failed (attempt %d), retrying in %ds: %s",
+                            row["day"], row["id"], attempts, delay, exc)
+            report.errors.append(str(exc))
+            return
+        self._finish(row["id"], "sent", now, message_id, None)
+        report.sent += 1
+
+    def _finish(self, row_id: int, status: str, now: datetime, message_id: str | None, note: str | None) -> None:
+        with self.store.transaction():
+            self.store.conn.execute(
+                "UPDATE digests SET status = ?, sent_at = ?, message_id = ?, last_error = ? WHERE id = ?",
+                (status, iso(now) if status == "sent" else None, message_id, note, row_id))
+
+    def next_due(self) -> datetime | None:
+        row = self.store.conn.execute("SELECT min(next_attempt_at) FROM digests WHERE status = 'pending'").fetchone()
+        return parse_iso(row[0]) if row and row[0] else None
