@@ -34,6 +34,8 @@ def test_starter_keywords_find_the_incident_in_each_language(text: str, expected
     "Prosecutor renews arrest warrant for the banker",  # 'arrest warrant' is not a detention
     "выдача паспортов возобновлена",  # выдача (issuing) is not extradition
     "задержка рейса на два часа",  # задержка (delay) is not detention
+    "суд, как правило, рассматривает жалобы год",  # 'правило' without 39 is just "a rule"
+    "The rule of law in Article 3 cases",  # 'rule' is not Rule 39
 ])
 def test_starter_keywords_avoid_known_traps(text: str) -> None:
     assert STARTER.analyse(text).incident_types == []

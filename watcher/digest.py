@@ -115,9 +115,10 @@ def _entry(store: Store, item: dict, urgent: bool, rules: Rules | None) -> Diges
     before, hit, after = "", "", " ".join(text[:220].split())
     if focus is not None:
         start, end = focus.span
-        before = ("…" if start > 110 else "") + " ".join(text[max(0, start - 110):start].split())
+        left, right = text[max(0, start - 110):start], text[end:end + 110]
+        before = ("…" if start > 110 else "") + " ".join(left.split()) + (" " if left[-1:].isspace() else "")
         hit = " ".join(text[start:end].split())
-        after = " ".join(text[end:end + 110].split()) + ("…" if end + 110 < len(text) else "")
+        after = (" " if right[:1].isspace() else "") + " ".join(right.split()) + ("…" if end + 110 < len(text) else "")
     countries = analyse(text, rules).countries if rules is not None else []
     return DigestEntry(
         item_id=item["id"], title=item["title"], url=item["url"], source_id=item["source_id"],

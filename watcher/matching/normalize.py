@@ -2,8 +2,9 @@
 
 Text is tokenised once, on the original string, so every span points into the text the
 monitor sees. A token is a run of letters with apostrophe-like marks inside (Uzbek oʻ gʻ,
-Turkish Karimov'un, English Karimov's); digits are separators, so footnote numbers glued to
-a word ("Magnitsky.144", "family.166") do not hide it. Hyphens separate tokens
+Turkish Karimov'un, English Karimov's); a run of digits is a token of its own, so footnote
+numbers glued to a word ("Magnitsky.144", "family.166") do not hide it, and keywords with
+numbers ("Rule 39", "Article 3") keep them. Hyphens separate tokens
 ("Said-Emin", "Obidkhon-qori" are two tokens each).
 """
 
@@ -16,7 +17,7 @@ from functools import lru_cache
 
 APOSTROPHES = "'ʻʼ’‘`´′ʹ"
 _APOS_CLASS = re.escape(APOSTROPHES)
-_TOKEN = re.compile(rf"[^\W\d_]+(?:[{_APOS_CLASS}][^\W\d_]+)*", re.UNICODE)
+_TOKEN = re.compile(rf"[^\W\d_]+(?:[{_APOS_CLASS}][^\W\d_]+)*|\d+", re.UNICODE)
 _APOS_TABLE = str.maketrans({c: "'" for c in APOSTROPHES})
 _INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff\u200e\u200f\u202a\u202b\u202c\u202d\u202e"))
 
