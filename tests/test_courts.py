@@ -20,7 +20,8 @@ def _feeds(ws, *entries: str) -> None:
 def test_hudoc_judgment_naming_a_watched_applicant_alerts_once_with_court_fields(ws) -> None:
     ws.server.routes["/app/transform/rss"] = Route(
         body=(SOURCES / "hudoc" / "judgments_page" / "feed.xml").read_bytes(), content_type="application/rss+xml")
-    _feeds(ws, f"  - id: echr\n    type: hudoc\n    base_url: {ws.server.url('')}\n    backfill: alert\n")
+    _feeds(ws, f"  - id: echr\n    type: hudoc\n    base_url: {ws.server.url('')}\n    backfill: alert\n"
+               "    allow_private: true\n")
     ws.write_rules("people:\n  - name: Vachik Karapetyan\n    country: AM\n")
     first = ws.cli("poll", "--once")
     assert first.exit_code == 0, first.stderr
@@ -46,7 +47,7 @@ def test_red_notice_that_vanishes_produces_one_removed_item_and_alert(ws) -> Non
     everyone = ["2021/900005", "2021/900016", "2021/900018", "2021/900021", "2019/900001"]
     ws.server.routes["/notices/v1/red"] = Route(body=_notices(everyone), content_type="application/json")
     _feeds(ws, f"  - id: notices\n    type: interpol\n    base_url: {ws.server.url('')}\n    nationalities: [RU]\n"
-               "    delay: 0s\n")
+               "    delay: 0s\n    allow_private: true\n")
     ws.write_rules("people:\n  - name: Forename Surname\n")  # the pseudonym of the recorded detail's person
     first = ws.cli("poll", "--once")
     assert first.exit_code == 0, first.stderr

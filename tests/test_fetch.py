@@ -26,7 +26,7 @@ def fetch(url: str, *, validators: Validators | None = None, **options: object) 
     """One GET with a fresh Fetcher inside its own event loop."""
 
     async def go() -> Response:
-        async with Fetcher(**options) as fetcher:  # type: ignore[arg-type]
+        async with Fetcher(allow_private=True, **options) as fetcher:  # type: ignore[arg-type]
             return await fetcher.get(url, validators=validators)
 
     return asyncio.run(go())
@@ -270,7 +270,7 @@ def test_per_host_limit_bounds_concurrent_requests(server: ReplayServer) -> None
     server.routes["/slowish"] = Route(handler=counted)
 
     async def go() -> list[Response]:
-        async with Fetcher(per_host=2) as fetcher:
+        async with Fetcher(allow_private=True, per_host=2) as fetcher:
             return await asyncio.gather(*(fetcher.get(server.url("/slowish")) for _ in range(6)))
 
     responses = asyncio.run(go())

@@ -36,7 +36,7 @@ def poll(ws: Workspace, clock: Clock, *, respect_backoff: bool = False, **fetche
     store = Store(ws.state / "watcher.db")
 
     async def go() -> list[PollReport]:
-        async with Fetcher(clock=clock, **fetcher_options) as fetcher:
+        async with Fetcher(allow_private=True, clock=clock, **fetcher_options) as fetcher:
             ctx = Context(store=store, fetcher=fetcher, rules=lambda: load_rules(ws.rules),
                           destinations=["console"], clock=clock)
             return await poll_sources(sources, ctx, respect_backoff=respect_backoff)

@@ -209,3 +209,15 @@ def test_state_files_are_private(ws) -> None:
     assert stat.S_IMODE(os.stat(ws.state).st_mode) == 0o700
     for path in ws.state.iterdir():
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
+
+
+def test_prune_forgets_old_unmatched_items_and_keeps_matched_ones(ws) -> None:
+    ws.write_feeds({"id": "news", "url": ws.serve("/f.xml", rss(KARIMOV, OTHER)), "backfill": "alert"})
+    ws.write_rules(PEOPLE)
+    ws.cli("poll", "--once")
+    store = Store(ws.state / "watcher.db")
+    assert store.prune(datetime(2000, 1, 1, tzinfo=timezone.utc)) == 0  # nothing that old
+    assert store.prune(datetime.now(timezone.utc) + timedelta(days=1)) == 1  # only the weather item
+    titles = [r[0] for r in store.conn.execute("SELECT title FROM items")]
+    assert titles == ["Bakhodir Karimov detained in Moscow"] and store.count("alerts") == 1
+    assert store.count("sightings") == 1

@@ -240,6 +240,28 @@ def digest(ctx: click.Context, preview: bool, send: bool, day: str | None, out: 
 
 
 @cli.command()
+@click.option("--older-than", "older", default=None, metavar="DURATION",
+              help="Forget unmatched items last seen longer ago than this (default WATCHER_RETENTION or 180d).")
+@click.pass_context
+def prune(ctx: click.Context, older: str | None) -> None:
+    """Forget old items that never matched and never alerted (matched items and alerts are kept)."""
+    import os
+
+    from watcher.durations import parse_duration
+
+    try:
+        keep = parse_duration(older or os.environ.get("WATCHER_RETENTION", "180d"))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    paths = _paths(ctx)
+    if not paths.db.exists():
+        click.echo("nothing to prune (no database)")
+        return
+    removed = Store(paths.db).prune(datetime.now(timezone.utc) - keep)
+    click.echo(f"forgot {removed} unmatched item(s) last seen more than {older or 'the retention period'} ago")
+
+
+@cli.command()
 @click.option("--limit", default=30, show_default=True, help="How many of the newest alerts to show.")
 @click.pass_context
 def alerts(ctx: click.Context, limit: int) -> None:

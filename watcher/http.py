@@ -13,7 +13,10 @@ Why each limit exists:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import email.utils
+import ipaddress
+import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,6 +32,10 @@ from watcher.models import Response
 USER_AGENT = f"watcher/{__version__} (human-rights news monitor; +https://github.com/watcher-monitor)"
 MAX_BYTES = 10 * 1024 * 1024
 Params = Mapping[str, str] | Sequence[tuple[str, str]] | None  # pairs when a key repeats (court=a&court=b)
+
+
+# Set by the pipeline for the source being polled: may it reach private addresses?
+ALLOW_PRIVATE: contextvars.ContextVar[bool] = contextvars.ContextVar("watcher_allow_private", default=False)
 
 
 def utcnow() -> datetime:
@@ -67,6 +74,32 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+class PrivateAddress(Exception):
+    """A request (or a redirect) led to a loopback, private or link-local address."""
+
+
+def _is_private(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    return not ip.is_global or ip.is_multicast
+
+
+async def _guard(request: httpx.Request) -> None:
+    """SSRF guard: a feed URL a monitor added must not reach this machine or the local network,
+    on the first request or after any redirect, unless its source says `allow_private: true`.
+    (A DNS answer that changes between this check and the connection is not caught.)"""
+    if ALLOW_PRIVATE.get():
+        return
+    host = request.url.host
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, request.url.port or 443, type=socket.SOCK_STREAM)
+    except OSError:
+        return  # the connection itself will fail with a DNS error
+    for info in infos:
+        if _is_private(str(info[4][0])):
+            raise PrivateAddress(f"{host} resolves to {info[4][0]}, a private or loopback address "
+                                 "(set allow_private: true on the source to allow it)")
+
+
 def _connect_problem(host: str, exc: Exception) -> str:
     text = str(exc) or type(exc).__name__
     lowered = text.lower()
@@ -99,6 +132,7 @@ class Fetcher:
         clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         max_wait: float = 120.0,
+        allow_private: bool = False,
     ):
         self._transport = transport
         self._slots = asyncio.Semaphore(concurrency)
@@ -113,6 +147,7 @@ class Fetcher:
         self.clock = clock
         self.sleep = sleep
         self.max_wait = max_wait
+        self.allow_private = allow_private
 
     def _client(self, proxy: str | None) -> httpx.AsyncClient:
         key = None if self._transport is not None else proxy
@@ -128,6 +163,7 @@ class Fetcher:
                 follow_redirects=True,
                 max_redirects=self._max_redirects,
                 headers={"User-Agent": self._user_agent, "Accept-Encoding": "gzip, deflate"},
+                event_hooks={"request": [] if self._transport is not None else [_guard]},
                 **kwargs,
             )
             self._clients[key] = client
@@ -183,10 +219,13 @@ class Fetcher:
         host = urlsplit(url).hostname or ""
         host_slot = self._host_slots.setdefault(host, asyncio.Semaphore(self._per_host))
         request_headers = {**(validators.headers() if validators else {}), **(headers or {})}
+        token = ALLOW_PRIVATE.set(True) if self.allow_private else None
         async with self._slots, host_slot:
             try:
                 async with asyncio.timeout(self._total_timeout):
                     return await self._get(url, proxy, params, request_headers)
+            except PrivateAddress as exc:
+                raise SourceBlocked(f"refused: {exc}") from None
             except TimeoutError:
                 raise FetchFailed(f"timed out: no complete answer within {self._total_timeout:g}s") from None
             except httpx.TimeoutException as exc:
@@ -201,6 +240,9 @@ class Fetcher:
                 raise FetchFailed(f"could not decode the body: {exc}") from None
             except httpx.HTTPError as exc:
                 raise FetchFailed(f"{type(exc).__name__}: {exc}") from None
+            finally:
+                if token is not None:
+                    ALLOW_PRIVATE.reset(token)
 
     async def _get(
         self, url: str, proxy: str | None, params: Params, headers: dict[str, str]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from watcher.errors import NotModified, SourceError
-from watcher.http import Fetcher, Validators
+from watcher.http import ALLOW_PRIVATE, Fetcher, Validators
 from watcher.matching import match
 from watcher.models import Item, Match, Response
 from watcher.rules import Rules
@@ -95,6 +95,7 @@ async def poll_source(source: Source, ctx: Context, *, respect_backoff: bool = T
         sleep=ctx.fetcher.sleep,
         delay=source.delay.total_seconds(),
     )
+    private = ALLOW_PRIVATE.set(source.settings.allow_private)
     try:
         responses = await source.fetch(ctx.fetcher, fetch_ctx)
         items = _last_per_key([item for response in responses for item in source.parse(response)])
@@ -109,6 +110,8 @@ async def poll_source(source: Source, ctx: Context, *, respect_backoff: bool = T
     except Exception as exc:  # a bug in one source module must not stop the others
         log.exception("source %s: unexpected error", source.id)
         return _record_failure(source, ctx, state, now, "failing", f"internal error: {type(exc).__name__}: {exc}", None)
+    finally:
+        ALLOW_PRIVATE.reset(private)
     return _record_items(source, ctx, state, now, responses, items, fetch_ctx.state)
 
 

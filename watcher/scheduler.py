@@ -103,6 +103,7 @@ class Runner:
                 IntervalTrigger(seconds=HEALTH_EVERY.total_seconds()), id="health", max_instances=1, coalesce=True,
             )
         self._add_digest(scheduler)
+        self._add_retention(scheduler)
         bot = await self._start_bot()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -147,6 +148,24 @@ class Runner:
                           max_instances=1, coalesce=True, next_run_time=app.clock())
         log.info("daily digest at %s %s to %d recipient(s)", schedule.at.strftime("%H:%M"), schedule.tz,
                  len(smtp.recipients))
+
+    def _add_retention(self, scheduler: AsyncIOScheduler) -> None:
+        """Once a day, forget old items that never matched (WATCHER_RETENTION, default 180d)."""
+        from watcher.durations import parse_duration
+
+        setting = self.env.get("WATCHER_RETENTION", "180d").strip().lower()
+        if setting in ("off", "0", "never"):
+            return
+        keep = parse_duration(setting)
+        app = self.app
+
+        async def prune() -> None:
+            removed = app.store.prune(app.clock() - keep)
+            if removed:
+                log.info("retention: forgot %d old unmatched item(s)", removed)
+
+        scheduler.add_job(self._tracked(prune), IntervalTrigger(hours=24), id="retention", max_instances=1,
+                          coalesce=True, next_run_time=app.clock() + timedelta(minutes=10))
 
     async def _start_bot(self) -> Any:
         """The monitors' bot, in this loop, when Telegram is configured."""

@@ -196,6 +196,16 @@ class Store:
         out["fields"] = json.loads(out["fields"] or "{}")
         return out
 
+    def prune(self, before: datetime) -> int:
+        """Forget items last seen before `before` that never matched and never alerted (with
+        their sightings). Matched items, their matches and all alerts are kept. Returns how many."""
+        stale = ("SELECT id FROM items WHERE last_seen < ? AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.item_id = items.id)"
+                 " AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.item_id = items.id)")
+        with self.transaction():
+            self.conn.execute(f"DELETE FROM sightings WHERE item_id IN ({stale})", (iso(before),))
+            cursor = self.conn.execute(f"DELETE FROM items WHERE id IN ({stale})", (iso(before),))
+        return cursor.rowcount
+
     def count(self, table: str) -> int:
         if table not in ("items", "sightings", "matches", "alerts", "sources"):
             raise ValueError(table)

@@ -47,6 +47,7 @@ class SourceSettings(BaseModel):
     quiet_after: Duration | None = None
     # what alerts: any matching rule, or only a watched person (the type's default if unset)
     alerts: Literal["matches", "people"] | None = None
+    allow_private: bool = False  # may this source reach loopback/private addresses (a local mirror)?
 
     @field_validator("id")
     @classmethod
