@@ -54,11 +54,11 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 from pydantic import Field, field_validator
 
-from watcher.errors import EmptyFeed, FormatChanged, ParseFailed, SourceBlocked
+from watcher.errors import EmptyFeed, FormatChanged, ParseFailed
 from watcher.http import Fetcher
 from watcher.models import Item, Response
 from watcher.sources.base import DatabaseSettings, Duration, FetchContext, Source
-from watcher.sources.rss import FUTURE_SLACK, MAX_SUMMARY, MAX_TITLE, looks_like_html, parse_feed
+from watcher.sources.rss import FUTURE_SLACK, MAX_SUMMARY, MAX_TITLE, parse_feed, refuse_html
 from watcher.text import canonical_url, content_hash, html_to_text
 
 PUBLIC = "https://www.courtlistener.com"  # links in items always point here, even when polled via a mirror
@@ -212,8 +212,7 @@ class CourtListenerSource(Source):
 
 def _decode(response: Response) -> dict[str, Any]:
     """The JSON body of a search page; FormatChanged when it is JSON of another shape."""
-    if looks_like_html(response.content):
-        raise SourceBlocked("an HTML page instead of search results (maintenance, challenge or block page?)")
+    refuse_html(response.content, "search results")
     try:
         page = json.loads(response.content)
     except ValueError as exc:

@@ -61,7 +61,7 @@ from watcher.errors import FetchFailed, FormatChanged, ParseFailed, SourceBlocke
 from watcher.http import Fetcher
 from watcher.models import Item, Response
 from watcher.sources.base import DatabaseSettings, Duration, FetchContext, Source
-from watcher.sources.rss import looks_like_html
+from watcher.sources.rss import refuse_html
 from watcher.text import canonical_url, content_hash, html_to_text
 
 log = logging.getLogger(__name__)
@@ -256,10 +256,7 @@ def _root(content: bytes) -> Element:
     """The document's root element, refusing what is not XML we could read."""
     if not content.strip():
         raise ParseFailed("an empty body instead of the Atom feed or a LegalDocML document")
-    if looks_like_html(content):
-        found = _HTML_TITLE.search(content[:65536])
-        title = " ".join(found.group(1).decode("utf-8", "replace").split())[:120] if found else ""
-        raise SourceBlocked(f"an HTML page instead of XML (block, error or maintenance page?), title {title!r}")
+    refuse_html(content, "XML")
     try:
         return cast(Element, fromstring(content))
     except DefusedXmlException as exc:  # entity declarations, external references

@@ -50,11 +50,11 @@ from urllib.parse import urlsplit
 import feedparser
 from pydantic import Field, ValidationInfo, field_validator
 
-from watcher.errors import EmptyFeed, FormatChanged, ParseFailed, SourceBlocked, SourceError
+from watcher.errors import FormatChanged, ParseFailed, SourceError
 from watcher.http import Fetcher
 from watcher.models import Item, Response
 from watcher.sources.base import DatabaseSettings, Duration, FetchContext, Source
-from watcher.sources.rss import looks_like_html
+from watcher.sources.rss import guard_document, refuse_html
 from watcher.text import content_hash
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,6 @@ _DESCRIPTION = re.compile(r"^\s*(?P<appnos>\d+/\d{2}(?:\s*;\s*\d+/\d{2})*)\s*-\s
 _TITLE = re.compile(r"^(?:(?:CASE OF|AFFAIRE)\s+)?(?P<parties>.+?)\s+(?:v|c)\.\s+(?P<respondent>.+)$", re.S)
 _FORMATION = re.compile(r"\b(Grand Chamber|Chamber|Committee|Grande Chambre|Chambre|Comité)\b", re.I)
 _TRAILING_NOTE = re.compile(r"(\s*\([^()]*\))+$")  # "(No. 2)", "(dec.)"
-_ENTITY_DECLS = (b"<!ENTITY", "<!ENTITY".encode("utf-16-le"), "<!ENTITY".encode("utf-16-be"))
 # (words in a HUDOC label, normalised type); order matters: "communiqué de presse" is a press release
 _TYPES = (
     (("press release", "communiqué de presse"), "press release"),
@@ -237,20 +236,11 @@ def _doc_type(label: str) -> str:
     return lowered
 
 
-def _title(html: bytes) -> str:
-    found = re.search(rb"<title[^>]*>(.*?)</title>", html[:65536], re.I | re.S)
-    return " ".join(found.group(1).decode("utf-8", "replace").split())[:120] if found else ""
-
 
 def _read_rss(response: Response) -> list[_Document]:
     """The documents of one RSS page; [] for an empty channel, which is HUDOC's 'no results'."""
+    guard_document(response, "the HUDOC feed")
     content = response.content
-    if not content.strip(b" \t\r\n\x00\xef\xbb\xbf"):
-        raise EmptyFeed(f"HTTP {response.status} with an empty body")
-    if looks_like_html(content):
-        raise SourceBlocked(f"an HTML page instead of the HUDOC feed (block page?), title {_title(content)!r}")
-    if any(decl in content for decl in _ENTITY_DECLS):
-        raise ParseFailed("the document declares XML entities; refused (entity expansion attack?)")
     parsed = feedparser.parse(io.BytesIO(content), response_headers={"content-type": "application/xml"})
     if not str(parsed.get("version") or "").startswith("rss"):
         problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
@@ -275,8 +265,7 @@ def _read_rss(response: Response) -> list[_Document]:
 
 def _read_json(response: Response) -> list[_Document]:
     """The documents of one JSON answer; fields HUDOC leaves empty are left out."""
-    if looks_like_html(response.content):
-        raise SourceBlocked(f"an HTML page instead of HUDOC's JSON (block page?), title {_title(response.content)!r}")
+    refuse_html(response.content, "HUDOC's JSON")
     try:
         data = json.loads(response.content)
     except ValueError as exc:

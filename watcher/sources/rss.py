@@ -67,15 +67,28 @@ def _html_title(content: bytes) -> str:
     return " ".join(found.group(1).decode("utf-8", "replace").split())[:120] if found else ""
 
 
-def parse_feed(response: Response, source_id: str, language: str | None = None) -> list[Item]:
-    """Parse an RSS/Atom document into items. Pure: depends on its arguments only."""
+def refuse_html(content: bytes, expected: str) -> None:
+    """A block, challenge or maintenance page where `expected` should be: blocked, never 'nothing new'."""
+    if looks_like_html(content):
+        raise SourceBlocked(f"an HTML page instead of {expected} (challenge, block or maintenance page?), "
+                            f"title {_html_title(content)!r}")
+
+
+def guard_document(response: Response, expected: str = "a feed") -> None:
+    """What every XML source checks before parsing: an empty body (zombie), an HTML page
+    (blocked), entity declarations (billion laughs, external entities: refused)."""
     content = response.content
     if not content.strip(b" \t\r\n\x00\xef\xbb\xbf"):
         raise EmptyFeed(f"HTTP {response.status} with an empty body")
-    if looks_like_html(content):
-        raise SourceBlocked(f"an HTML page instead of a feed (challenge or block page?), title {_html_title(content)!r}")
+    refuse_html(content, expected)
     if any(decl in content for decl in _ENTITY_DECLS):
         raise ParseFailed("the document declares XML entities; refused (entity expansion attack?)")
+
+
+def parse_feed(response: Response, source_id: str, language: str | None = None) -> list[Item]:
+    """Parse an RSS/Atom document into items. Pure: depends on its arguments only."""
+    guard_document(response)
+    content = response.content
     parsed = feedparser.parse(
         io.BytesIO(content),
         response_headers={
