@@ -15,6 +15,7 @@ Quirks handled here, because feeds in this field have all of them:
 from __future__ import annotations
 
 import calendar
+import codecs
 import io
 import re
 import warnings
@@ -85,14 +86,40 @@ def guard_document(response: Response, expected: str = "a feed") -> None:
         raise ParseFailed("the document declares XML entities; refused (entity expansion attack?)")
 
 
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_XML_ENCODING = re.compile(rb"^(\s*<\?xml[^>]*?encoding=)([\"'])[^\"']*\2", re.I)
+_CHARSET = re.compile(r";\s*charset=[^;]*", re.I)
+
+
+def normalise_encoding(content: bytes, content_type: str) -> tuple[bytes, str]:
+    """Bytes and a content type that feedparser will decode right, for two common lies:
+    a byte-order mark with no (or another) declaration is re-encoded as UTF-8; a body that is
+    valid UTF-8 wins over a charset header that says otherwise (Russian sites often send
+    windows-1251 headers with UTF-8 pages)."""
+    for bom, codec in _BOMS:
+        if content.startswith(bom):
+            text = content.decode(codec, "replace").encode("utf-8")
+            return _XML_ENCODING.sub(rb"\1\2utf-8\2", text, count=1), _CHARSET.sub("", content_type) + "; charset=utf-8"
+    header = _CHARSET.search(content_type)
+    if header and "utf-8" not in header.group(0).lower() and not content.isascii():
+        try:
+            content.decode("utf-8")
+        except UnicodeDecodeError:
+            return content, content_type
+        declared = _XML_ENCODING.match(content)
+        if declared is None or b"utf-8" in declared.group(0).lower():
+            return content, _CHARSET.sub("", content_type) + "; charset=utf-8"
+    return content, content_type
+
+
 def parse_feed(response: Response, source_id: str, language: str | None = None) -> list[Item]:
     """Parse an RSS/Atom document into items. Pure: depends on its arguments only."""
     guard_document(response)
-    content = response.content
+    content, content_type = normalise_encoding(response.content, response.header("content-type") or "application/xml")
     parsed = feedparser.parse(
         io.BytesIO(content),
         response_headers={
-            "content-type": response.header("content-type") or "application/xml",
+            "content-type": content_type,
             "content-location": response.url,
         },
         resolve_relative_uris=True,
