@@ -16,6 +16,7 @@ import httpx
 
 from watcher.config import Paths, load_feeds
 from watcher.http import Fetcher, utcnow
+from watcher.models import Message
 from watcher.errors import DeliveryError
 from watcher.notifiers import Notifier, configured_notifiers
 from watcher.outbox import DeliveryReport, deliver_pending, recover_interrupted, uncertain_notice
@@ -92,7 +93,18 @@ class App:
         return await poll_sources(sources, self.context, respect_backoff=respect_backoff)
 
     async def deliver(self) -> DeliveryReport:
-        return await deliver_pending(self.store, self.notifiers, self.clock)
+        report = await deliver_pending(self.store, self.notifiers, self.clock)
+        if report.uncertain:
+            await self._tell_admin(uncertain_notice(self.store, report.uncertain))
+        return report
+
+    async def _tell_admin(self, message: Message) -> None:
+        if self.admin is None:
+            return
+        try:
+            await self.admin.send(message)
+        except DeliveryError as exc:
+            log.warning("could not tell the admin chat: %s", exc)
 
     async def deliver_all(self, max_wait: float = 120.0) -> DeliveryReport:
         """Deliver, and keep at it while alerts wait for a retry due within `max_wait` seconds
@@ -118,11 +130,8 @@ class App:
     async def recover(self) -> int:
         """Resolve alerts a crash left mid-send; tell the admin chat about uncertain ones."""
         found, assumed = recover_interrupted(self.store, self.notifiers, self.clock())
-        if assumed and self.admin is not None:
-            try:
-                await self.admin.send(uncertain_notice(self.store, assumed))
-            except DeliveryError as exc:
-                log.warning("could not tell the admin chat about uncertain alerts: %s", exc)
+        if assumed:
+            await self._tell_admin(uncertain_notice(self.store, assumed))
         return found
 
     async def aclose(self) -> None:

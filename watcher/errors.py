@@ -97,7 +97,9 @@ class EditRefused(WatcherError):
 class DeliveryError(WatcherError):
     """A notifier failed to deliver. `permanent` errors are not retried (e.g. a refused message)."""
 
-    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None):
+    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None,
+                 uncertain: bool = False):
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
+        self.uncertain = uncertain  # the service may have delivered it (an answer that never came)

@@ -36,6 +36,7 @@ class DeliveryReport:
     sent: int = 0
     messages: int = 0
     deferred: int = 0
+    uncertain: list[dict] = field(default_factory=list)  # assumed sent after an answer that never came
     failed: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -62,7 +63,8 @@ def recover_interrupted(store: Store, notifiers: Mapping[str, Notifier], now: da
 
 def uncertain_notice(store: Store, rows: list[dict]) -> Message:
     """The admin chat's note on alerts whose delivery a crash made uncertain."""
-    lines = [f"⚠️ {len(rows)} alert(s) were being sent when watcher stopped; check the channel for:"]
+    lines = [f"⚠️ {len(rows)} alert(s) were being sent when watcher stopped or Telegram stopped answering "
+             "(assumed sent, so never twice); check the channel for:"]
     for row in rows[:20]:
         item = store.item(row["item_id"]) or {"title": "?", "url": ""}
         lines.append(f"- {item['title'][:120]} {item['url']}")
@@ -141,7 +143,7 @@ async def _deliver(
     try:
         message_id = await notifier.send(message)
     except DeliveryError as exc:
-        _record_failure(store, batch, exc, clock(), report, name)
+        _record_failure(store, batch, exc, clock(), report, name, notifier)
         return
     except Exception as exc:  # a notifier bug must not lose the alert either
         log.exception("notifier %s raised unexpectedly", name)
@@ -166,9 +168,20 @@ def _message(store: Store, batch: list[dict]) -> Message | None:
 
 
 def _record_failure(
-    store: Store, batch: list[dict], exc: DeliveryError, now: datetime, report: DeliveryReport, name: str
+    store: Store, batch: list[dict], exc: DeliveryError, now: datetime, report: DeliveryReport, name: str,
+    notifier_rule: object = None,
 ) -> None:
     attempts = max(int(row["attempts"]) for row in batch) + 1
+    if exc.uncertain and getattr(notifier_rule, "unknown_outcome", "resend") == "assume_sent":
+        with store.transaction():
+            for row in batch:
+                store.mark_sent(row["id"], now, None)
+                store.conn.execute("UPDATE alerts SET last_error = ? WHERE id = ?",
+                                   (f"outcome unknown, assumed sent: {exc}"[:500], row["id"]))
+        report.uncertain.extend(batch)
+        report.sent += len(batch)
+        log.warning("delivery to %s of %d alert(s) has an unknown outcome; assumed sent: %s", name, len(batch), exc)
+        return
     with store.transaction():
         for row in batch:
             if exc.permanent:

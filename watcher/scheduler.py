@@ -181,7 +181,12 @@ class Runner:
             log.warning("no monitors allowlisted: the bot will refuse every command (see README)")
         bot = MonitorsBot(self.app, token, api_base(self.env), allowlist,
                           RulesEditor(self.app.paths.rules, self.app.store, self.app.clock))
-        await bot.start()
+        try:
+            await bot.start()
+        except Exception as exc:  # a bad token or an unreachable Bot API must not stop polling
+            text = f"{type(exc).__name__}: {exc}".replace(token, "<token>")
+            log.error("the monitors' bot could not start (alerts go on being queued): %s", text)
+            return None
         log.info("monitors' bot started (%d monitor(s) allowlisted)", len(allowlist))
         return bot
 

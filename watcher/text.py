@@ -41,7 +41,10 @@ def canonical_url(url: str) -> str:
         return url
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
-    port = parts.port if parts.port is not None else None
+    try:
+        port = parts.port
+    except ValueError:  # http://host:99999/ or http://host:abc/: keep the link as it came
+        return url
     if (scheme, port) in (("http", 80), ("https", 443)):
         port = None
     netloc = host if port is None else f"{host}:{port}"

@@ -23,11 +23,21 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
+import httpx
+
 # PTB 22 is moving retry_after and timeouts to timedelta; opt in now (both forms are handled).
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup  # noqa: E402
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut  # noqa: E402
+from telegram.error import (  # noqa: E402
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 
 from watcher.errors import DeliveryError  # noqa: E402
 from watcher.models import Message  # noqa: E402
@@ -138,12 +148,19 @@ class TelegramNotifier:
             except TelegramError:
                 pass
 
+    def _clean(self, text: str) -> str:
+        """Error text without the bot token (PTB puts it in some messages, e.g. InvalidToken)."""
+        token = str(getattr(self.bot, "token", "") or "")
+        return text.replace(token, "<token>") if token else text
+
     async def _ensure_ready(self) -> None:
         if not self._ready:
             try:
                 await self.bot.initialize()
+            except InvalidToken:
+                raise DeliveryError("Telegram refused the bot token: check WATCHER_TELEGRAM_TOKEN") from None
             except TelegramError as exc:
-                raise DeliveryError(f"Telegram bot could not start: {type(exc).__name__}: {exc}") from None
+                raise DeliveryError(self._clean(f"Telegram bot could not start: {type(exc).__name__}: {exc}")) from None
             self._ready = True
 
     async def send(self, message: Message) -> str | None:
@@ -173,13 +190,18 @@ class TelegramNotifier:
                 return await self._send_plain(plain or re.sub(r"<[^>]+>", "", text), markup, exc)
             if "too many requests" in str(exc).lower():
                 return self._raise_flood(exc)
-            raise DeliveryError(f"Telegram refused the message: {exc}") from None
-        except (TimedOut, NetworkError, Forbidden) as exc:
+            raise DeliveryError(self._clean(f"Telegram refused the message: {exc}")) from None
+        except TimedOut as exc:
+            # A connection that never opened sent nothing: retry. An answer that never came may
+            # follow a posted message: the outcome is unknown, as after a crash (see module doc).
+            sent_maybe = not isinstance(exc.__cause__, (httpx.ConnectTimeout, httpx.PoolTimeout))
+            raise DeliveryError(self._clean(f"Telegram did not answer in time: {exc}"), uncertain=sent_maybe) from None
+        except (NetworkError, Forbidden) as exc:
             if "too many requests" in str(exc).lower():
                 return self._raise_flood(exc)
-            raise DeliveryError(f"Telegram unreachable or refusing: {type(exc).__name__}: {exc}") from None
+            raise DeliveryError(self._clean(f"Telegram unreachable or refusing: {type(exc).__name__}: {exc}")) from None
         except TelegramError as exc:
-            raise DeliveryError(f"Telegram error: {type(exc).__name__}: {exc}") from None
+            raise DeliveryError(self._clean(f"Telegram error: {type(exc).__name__}: {exc}")) from None
 
     async def _send_plain(self, text: str, markup: Any, first: Exception) -> str:
         await self.gate.turn(self.chat_id)
