@@ -16,7 +16,6 @@ import httpx
 
 from watcher.config import Paths, load_feeds
 from watcher.http import Fetcher, utcnow
-from watcher.models import Message
 from watcher.errors import DeliveryError
 from watcher.notifiers import Notifier, configured_notifiers
 from watcher.outbox import DeliveryReport, deliver_pending, recover_interrupted, uncertain_notice
@@ -94,17 +93,24 @@ class App:
 
     async def deliver(self) -> DeliveryReport:
         report = await deliver_pending(self.store, self.notifiers, self.clock)
-        if report.uncertain:
-            await self._tell_admin(uncertain_notice(self.store, report.uncertain))
+        await self.announce_uncertain()
         return report
 
-    async def _tell_admin(self, message: Message) -> None:
-        if self.admin is None:
+    async def announce_uncertain(self) -> None:
+        """Tell the admin chat which alerts were assumed sent; retried on every delivery until
+        it worked, so a crash or an admin-chat outage cannot swallow the notice."""
+        rows = self.store.unannounced_uncertain()
+        if not rows or self.admin is None:
             return
-        try:
-            await self.admin.send(message)
-        except DeliveryError as exc:
-            log.warning("could not tell the admin chat: %s", exc)
+        for start in range(0, len(rows), 20):
+            batch = rows[start:start + 20]
+            try:
+                await self.admin.send(uncertain_notice(self.store, batch))
+            except DeliveryError as exc:
+                log.warning("could not tell the admin chat about uncertain alerts: %s", exc)
+                return
+            with self.store.transaction():
+                self.store.mark_announced([row["id"] for row in batch])
 
     async def deliver_all(self, max_wait: float = 120.0) -> DeliveryReport:
         """Deliver, and keep at it while alerts wait for a retry due within `max_wait` seconds
@@ -129,9 +135,8 @@ class App:
 
     async def recover(self) -> int:
         """Resolve alerts a crash left mid-send; tell the admin chat about uncertain ones."""
-        found, assumed = recover_interrupted(self.store, self.notifiers, self.clock())
-        if assumed:
-            await self._tell_admin(uncertain_notice(self.store, assumed))
+        found, _ = recover_interrupted(self.store, self.notifiers, self.clock())
+        await self.announce_uncertain()
         return found
 
     async def aclose(self) -> None:

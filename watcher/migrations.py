@@ -177,3 +177,10 @@ def m004_digests(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m005_uncertain_alerts(db: Database) -> None:
+    """Alerts assumed sent after an unknown outcome wait (1) to be announced to the admin chat,
+    then are marked announced (2): the notice survives a crash like the alert would."""
+    db.execute("ALTER TABLE alerts ADD COLUMN uncertain INTEGER NOT NULL DEFAULT 0")

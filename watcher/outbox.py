@@ -54,6 +54,8 @@ def recover_interrupted(store: Store, notifiers: Mapping[str, Notifier], now: da
             with store.transaction():
                 if notifier.unknown_outcome == "assume_sent":
                     store.mark_sent(row["id"], now, row["message_id"])
+                    store.conn.execute("UPDATE alerts SET uncertain = 1, last_error = ? WHERE id = ?",
+                                       ("interrupted mid-send; assumed sent", row["id"]))
                     assumed.append(row)
                 else:
                     store.defer_alert(row["id"], "interrupted during send; resending", now)
@@ -129,6 +131,13 @@ async def _deliver(
     store: Store, notifier: Notifier, name: str, batch: list[dict], clock: Callable[[], datetime],
     report: DeliveryReport,
 ) -> None:
+    prepare = getattr(notifier, "prepare", None)
+    if prepare is not None:  # wait for the bot and the flood limit before claiming anything
+        try:
+            await prepare()
+        except DeliveryError as exc:
+            _record_failure(store, batch, exc, clock(), report, name, None)
+            return
     with store.transaction():
         batch = [row for row in batch if store.claim_alert(row["id"])]
     if not batch:
@@ -176,7 +185,7 @@ def _record_failure(
         with store.transaction():
             for row in batch:
                 store.mark_sent(row["id"], now, None)
-                store.conn.execute("UPDATE alerts SET last_error = ? WHERE id = ?",
+                store.conn.execute("UPDATE alerts SET last_error = ?, uncertain = 1 WHERE id = ?",
                                    (f"outcome unknown, assumed sent: {exc}"[:500], row["id"]))
         report.uncertain.extend(batch)
         report.sent += len(batch)

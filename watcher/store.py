@@ -279,6 +279,13 @@ class Store:
                         tuple(destinations))
         return parse_iso(row[0]) if row and row[0] else None
 
+    def unannounced_uncertain(self) -> list[dict[str, Any]]:
+        """Alerts assumed sent after an unknown outcome that the admin chat has not been told about."""
+        return [dict(r) for r in self.conn.execute("SELECT * FROM alerts WHERE uncertain = 1 ORDER BY id")]
+
+    def mark_announced(self, alert_ids: list[int]) -> None:
+        self.conn.executemany("UPDATE alerts SET uncertain = 2 WHERE id = ?", [(i,) for i in alert_ids])
+
     def stuck_deliveries(self, attempts: int) -> list[tuple[str, int, str]]:
         """Per destination: alerts still pending after `attempts` tries, and the last error."""
         rows = self.conn.execute(

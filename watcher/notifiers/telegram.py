@@ -86,6 +86,11 @@ class FloodGate:
         used = len(self._window(chat))
         return max(0, (GROUP_PER_MINUTE if self.is_group(chat) else 60) - used)
 
+    async def ready(self, chat: str) -> None:
+        """Wait until a message may go to `chat`, without taking the slot."""
+        while (wait := self.wait_for(chat)) > 0:
+            await self.sleep(wait)
+
     async def turn(self, chat: str) -> None:
         while (wait := self.wait_for(chat)) > 0:
             await self.sleep(wait)
@@ -162,6 +167,12 @@ class TelegramNotifier:
             except TelegramError as exc:
                 raise DeliveryError(self._clean(f"Telegram bot could not start: {type(exc).__name__}: {exc}")) from None
             self._ready = True
+
+    async def prepare(self) -> None:
+        """Everything that may wait, done before the outbox claims an alert: the bot's start and
+        the flood limit. A crash while waiting then leaves the alert pending, not 'sending'."""
+        await self._ensure_ready()
+        await self.gate.ready(self.chat_id)
 
     async def send(self, message: Message) -> str | None:
         await self._ensure_ready()
