@@ -1,8 +1,9 @@
 """Polite, bounded HTTP for every source: one client, conditional GET, caps on size and time.
 
 Why each limit exists:
-- a global semaphore bounds open connections, a per-host one keeps us from hammering one site
-  (RFE/RL serves a dozen of our feeds from a few hosts);
+- a global semaphore bounds open connections (100: a poll is waiting on the network, so fewer
+  would make 1,000 feeds wait on each other), a per-host one (2) keeps us from hammering one
+  site (RFE/RL serves a dozen of our feeds from a few hosts);
 - a total deadline per request, because httpx's read timeout resets on every byte and a server
   that trickles one byte a second would otherwise hold a slot forever;
 - a body cap checked against Content-Length before reading, and again while streaming the
@@ -122,7 +123,7 @@ class Fetcher:
         self,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
-        concurrency: int = 20,
+        concurrency: int = 100,
         per_host: int = 2,
         timeout: float = 20.0,
         total_timeout: float = 60.0,

@@ -94,6 +94,8 @@ class Runner:
             self._tracked(self._refresh_rules), IntervalTrigger(seconds=RULES_EVERY.total_seconds()),
             id="rules", max_instances=1, coalesce=True,
         )
+        scheduler.add_job(self._tracked(self._checkpoint), IntervalTrigger(seconds=60), id="checkpoint",
+                          max_instances=1, coalesce=True)
         if app.admin is not None:
             from watcher.health import report_health
 
@@ -189,6 +191,9 @@ class Runner:
             return None
         log.info("monitors' bot started (%d monitor(s) allowlisted)", len(allowlist))
         return bot
+
+    async def _checkpoint(self) -> None:
+        self.app.store.checkpoint()
 
     async def _refresh_rules(self) -> None:
         self.app.rules.refresh()
