@@ -68,9 +68,10 @@ def parse_feeds(doc: Located) -> list[SourceSettings]:
             problems.extend(describe_validation_error(doc, exc, loc, label))
             continue
         if parsed.id in seen:
-            problems.append(doc.problem(loc + ("id",), f"{label}: id is already used at line {seen[parsed.id]}"))
+            first = doc.line_of(("sources", seen[parsed.id], "id"))
+            problems.append(doc.problem(loc + ("id",), f"{label}: id is already used at line {first}"))
             continue
-        seen[parsed.id] = doc.line_of(loc + ("id",)) or 0
+        seen[parsed.id] = index
         settings.append(parsed)
     if problems:
         raise ConfigError(problems)

@@ -182,8 +182,8 @@ def load_rules(folder: Path) -> Rules:
     problems: list[ConfigProblem] = []
     people: list[Person] = []
     incident_types: dict[str, IncidentType] = {}
-    names_seen: dict[str, str] = {}
-    types_seen: dict[str, str] = {}
+    names_seen: dict[str, tuple[Located, int]] = {}
+    types_seen: dict[str, tuple[Located, tuple[str, str]]] = {}
     for path in sorted(folder.glob("*.yaml")):
         try:
             doc = load_yaml(path)
@@ -200,8 +200,8 @@ def _load_file(
     doc: Located,
     people: list[Person],
     incident_types: dict[str, IncidentType],
-    names_seen: dict[str, str],
-    types_seen: dict[str, str],
+    names_seen: dict[str, tuple[Located, int]],
+    types_seen: dict[str, tuple[Located, tuple[str, str]]],
 ) -> list[ConfigProblem]:
     data = doc.data
     if data is None:
@@ -224,11 +224,12 @@ def _load_file(
             problems.extend(describe_validation_error(doc, exc, ("people", index), label))
             continue
         key = person.name.casefold()
-        where = f"{doc.display}:{doc.line_of(('people', index))}"
         if key in names_seen:
-            problems.append(doc.problem(("people", index), f"{label}: the same person is already listed at {names_seen[key]}"))
+            first_doc, first_index = names_seen[key]
+            where = f"{first_doc.display}:{first_doc.line_of(('people', first_index))}"
+            problems.append(doc.problem(("people", index), f"{label}: the same person is already listed at {where}"))
             continue
-        names_seen[key] = where
+        names_seen[key] = (doc, index)
         people.append(person)
     types = data.get("incident_types") or {}
     if not isinstance(types, dict):
@@ -249,9 +250,10 @@ def _load_file(
             problems.extend(describe_validation_error(doc, exc, loc, label))
             continue
         if type_id in types_seen:
-            problems.append(doc.problem(loc, f"{label}: already defined at {types_seen[type_id]}"))
+            first_doc, first_loc = types_seen[type_id]
+            problems.append(doc.problem(loc, f"{label}: already defined at {first_doc.display}:{first_doc.line_of(first_loc)}"))
             continue
-        types_seen[type_id] = f"{doc.display}:{doc.line_of(loc)}"
+        types_seen[type_id] = (doc, loc)
         incident_types[type_id] = incident
     return problems
 
