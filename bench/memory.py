@@ -232,16 +232,15 @@ def diagnosis(runs, probes, n_people: int) -> list[str]:
         cycle = by[(n_people, big)]["hwm"] - large["rss"]["matcher"] if (n_people, big) in by else None
         lines.append(
             f"- That is about {per:.1f} KB of RSS per watched person, on a base of {mb(small['rss']['imports'])} MB "
-            f"for the interpreter and watcher's imports. Two parts: `load_rules` (ruamel.yaml with line "
-            f"tracking, then pydantic) briefly holds {lt['rules_peak'] / 1024:.0f} MB of objects to keep "
-            f"{lt['rules_traced'] / 1024:.0f} MB, and CPython keeps the freed arenas, so RSS stays up; the "
-            f"compiled matcher holds {lt['matcher_traced'] / 1024:.0f} MB of Python objects (by file above: "
-            f"mostly the name index of matching/names.py)."
+            f"for the interpreter and watcher's imports. Two parts: `load_rules` (YAML parsing, then pydantic) "
+            f"briefly holds {lt['rules_peak'] / 1024:.0f} MB of objects to keep {lt['rules_traced'] / 1024:.0f} MB "
+            f"(CPython keeps freed arenas, so a transient peak stays in RSS); the compiled matcher holds "
+            f"{lt['matcher_traced'] / 1024:.0f} MB of Python objects (by file above: mostly the name index of "
+            f"matching/names.py)."
             + (f" The first cycle adds about {mb(cycle)} MB on top (responses, feedparser's objects, parsed "
                f"items, SQLite)." if cycle is not None else "")
-            + f" A peak of 150 MB at {n_people:,} people would need a leaner name index (fewer Python objects "
-              f"per person) and a rules load that does not hold the round-trip (line-tracking) YAML tree and "
-              f"its plain copy of the whole watchlist at once — not changed here.")
+            + f" The largest part at {n_people:,} people is the compiled matcher; a peak of 150 MB would need a "
+              f"leaner name index (fewer Python objects per person) — not changed here.")
     return lines
 
 
