@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import html
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -137,6 +138,7 @@ def main() -> int:
     with _feeds.FeedServer(www, hosts=1) as server, FakeBotApi(token=TOKEN) as api:
         _feeds.write_feeds_yaml(work / "feeds.yaml", 1, server.port, backfill="alert")
         result = asyncio.run(run(Paths(work / "feeds.yaml", work / "rules", work / "state"), api, n))
+    shutil.rmtree(work, ignore_errors=True)
 
     dropped = n - result["counts"].get("sent", 0) + result["missing"]
     rows = [

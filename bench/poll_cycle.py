@@ -48,6 +48,7 @@ import inspect
 import io
 import math
 import pstats
+import shutil
 import sys
 import tempfile
 import time
@@ -248,6 +249,7 @@ def main() -> int:
             print("\n".join(" | ".join(r) for r in prof_rows))
         stats = server.stats()
     print(f"server answered: {stats}")
+    shutil.rmtree(work, ignore_errors=True)  # feeds and databases: hundreds of MB
 
     fresh, again = results["fresh"], results["304"]
     naive_scaled = naive * n / n_naive
