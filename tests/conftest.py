@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +31,13 @@ incident_types:
     keywords:
       en: [detained, detention]
 """
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (for servers that need it before they start, and 'down' tests)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def feed_bytes(name: str) -> bytes:

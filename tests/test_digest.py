@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import email
-import socket
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import free_port
 from aiosmtpd.controller import Controller
 from apscheduler.triggers.cron import CronTrigger
 from click.testing import CliRunner
@@ -31,16 +31,12 @@ class Sink:
         return "250 OK"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def smtp():
     sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
     controller.start()
     yield controller, sink
     controller.stop()
@@ -142,7 +138,7 @@ def test_first_run_sends_only_the_latest_day_and_a_missed_day_is_caught_up_with_
 
 def test_smtp_outage_is_retried_with_backoff_and_nothing_is_lost(ws) -> None:
     store = Store(ws.state / "watcher.db")
-    port = _free_port()
+    port = free_port()
     now = [datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)]
     service = _service(store, port, now)
     report = asyncio.run(service.run())

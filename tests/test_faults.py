@@ -13,7 +13,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from botapi import FakeBotApi
-from conftest import rss
+from conftest import free_port, rss
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -234,10 +233,6 @@ def test_running_watcher_refuses_each_kind_of_broken_rules_and_keeps_alerting(ws
 # ------------------------------------------------------------------ 2. security
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -251,7 +246,7 @@ def smtp():
             mails.append(envelope.content)
             return "250 OK"
 
-    controller = Controller(Sink(), hostname="127.0.0.1", port=_free_port())
+    controller = Controller(Sink(), hostname="127.0.0.1", port=free_port())
     controller.start()
     yield controller.port, mails
     controller.stop()
@@ -468,7 +463,7 @@ def test_smtp_outage_at_digest_time_is_logged_with_backoff_then_sent(ws, caplog)
     from watcher.notifiers.email import EmailNotifier, SmtpSettings
 
     caplog.set_level(logging.INFO)
-    port = _free_port()
+    port = free_port()
     settings_ = SmtpSettings.from_env({"WATCHER_SMTP_HOST": "127.0.0.1", "WATCHER_SMTP_PORT": str(port),
                                        "WATCHER_SMTP_SECURITY": "none", "WATCHER_DIGEST_FROM": "w@example.org",
                                        "WATCHER_DIGEST_TO": "desk@example.org"})

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import shutil
-import socket
 import ssl
 import subprocess
 import threading
@@ -25,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Workspace, rss
+from conftest import Workspace, free_port, rss
 from watcher.config import load_feeds
 from watcher.http import Fetcher
 from watcher.pipeline import Context, PollReport, poll_sources
@@ -137,10 +136,6 @@ def _start(h: BaseHTTPRequestHandler, headers: dict[str, str]) -> None:
     h.end_headers()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 # -- broken or dangerous XML -------------------------------------------------------------------
@@ -442,7 +437,7 @@ def test_dns_failure_is_failing(ws: Workspace) -> None:
 
 
 def test_connection_refused_is_failing(ws: Workspace) -> None:
-    reports = poll_pair(ws, {"id": "bad", "url": f"http://127.0.0.1:{_free_port()}/rss"}, timeout=3.0)
+    reports = poll_pair(ws, {"id": "bad", "url": f"http://127.0.0.1:{free_port()}/rss"}, timeout=3.0)
     assert_refused(ws, reports, "failing", "could not connect to 127.0.0.1")
 
 
