@@ -66,7 +66,7 @@ from watcher.app import App
 from watcher.config import Paths
 from watcher.http import Fetcher
 from watcher.models import Response
-from watcher.notifiers.console import ConsoleNotifier
+from watcher.delivery.notifiers.console import ConsoleNotifier
 from watcher.sources.rss import parse_feed
 
 SECTION = "## Poll cycle (bench/poll_cycle.py)"
@@ -156,7 +156,7 @@ def profile_summary(profiler: cProfile.Profile, wall: float) -> tuple[list[list[
     feed = total("feedparser/api.py", "parse")
     parse_all = total("watcher/sources/rss.py", "parse_feed")
     match = total("watcher/matching/__init__.py", "match")
-    add = total("watcher/store.py", "add_items")
+    add = total("watcher/store/store.py", "add_items")
     record = total("watcher/pipeline.py", "_record_items")
     get = total("watcher/http.py", "_get")
     idle = sum(v[2] for (f, _l, name), v in stats.stats.items()  # type: ignore[attr-defined]

@@ -4,7 +4,7 @@
         bot = telegram.Bot("123:abc", base_url=api.base_url)   # PTB appends the token
         app = ApplicationBuilder().token("123:abc").base_url(api.base_url).build()
 
-Like `watcher.replay.ReplayServer` it is a stdlib `ThreadingHTTPServer` in a daemon thread
+Like `watcher.demo.replay.ReplayServer` it is a stdlib `ThreadingHTTPServer` in a daemon thread
 (poll_interval=0.05 so it stops fast). It serves GET and POST `/bot<token>/<method>`.
 
 Real-shaped (PTB de-serialises these, and the errors map to the same PTB exceptions as Telegram's):

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from watcher.cli import cli
-from watcher.replay import ReplayServer, Route
+from watcher.demo.replay import ReplayServer, Route
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FEEDS = FIXTURES / "feeds"

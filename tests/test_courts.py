@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from watcher.replay import Route
+from watcher.demo.replay import Route
 from watcher.store import Store
 
 SOURCES = Path(__file__).parent / "fixtures" / "sources"

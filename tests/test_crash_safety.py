@@ -38,7 +38,7 @@ from pathlib import Path
 from botapi import FakeBotApi
 from conftest import Workspace, rss
 
-from watcher.replay import ReplayServer, Route
+from watcher.demo.replay import ReplayServer, Route
 
 CHANNEL = -1001234567890
 ADMIN = 4242

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from watcher.cli import cli
 from watcher.digest import DigestSchedule, DigestService, build_digest
-from watcher.notifiers.email import EmailNotifier, SmtpSettings
+from watcher.delivery.notifiers.email import EmailNotifier, SmtpSettings
 from watcher.store import Store, iso
 
 LONDON = ZoneInfo("Europe/London")

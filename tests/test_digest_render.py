@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from watcher.digest_model import Digest, DigestEntry, SourceProblem
-from watcher.digest_render import http_url, localtime, render_digest
+from watcher.digest.model import Digest, DigestEntry, SourceProblem
+from watcher.digest.render import http_url, localtime, render_digest
 
 TZ = "Europe/London"
 COURT = {

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from watcher.editing import Edit, EditRefused, RulesEditor
+from watcher.rules import Edit, EditRefused, RulesEditor
 from watcher.errors import WatcherError
 from watcher.matching import analyse
 from watcher.rules import load_rules

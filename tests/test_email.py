@@ -24,7 +24,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from watcher.errors import ConfigError, DeliveryError
 from watcher.models import Message
-from watcher.notifiers.email import EmailNotifier, SmtpSettings
+from watcher.delivery.notifiers.email import EmailNotifier, SmtpSettings
 
 SENDER = "Watcher digest <digest@watcher.example.org>"
 TO = "monitor@example.org"

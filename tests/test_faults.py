@@ -35,7 +35,7 @@ from watcher.matching import Matcher
 from watcher.matching.normalize import tokenize, word_norm
 from watcher.matching.translit import name_key
 from watcher.models import Response
-from watcher.notifiers.console import ConsoleNotifier
+from watcher.delivery.notifiers.console import ConsoleNotifier
 from watcher.rules import IncidentType, Person, Rules
 from watcher.sources.rss import parse_feed
 from watcher.store import Store
@@ -361,7 +361,7 @@ def _telegram_app(ws, api: FakeBotApi, clock: _Clock, read_timeout: float = 5.0)
     from telegram import Bot
     from telegram.request import HTTPXRequest
 
-    from watcher.notifiers.telegram import FloodGate, TelegramNotifier
+    from watcher.delivery.notifiers.telegram import FloodGate, TelegramNotifier
 
     bot = Bot(api.token, base_url=api.base_url,
               request=HTTPXRequest(connect_timeout=2.0, read_timeout=read_timeout, write_timeout=2.0))
@@ -460,7 +460,7 @@ def test_smtp_outage_at_digest_time_is_logged_with_backoff_then_sent(ws, caplog)
     from aiosmtpd.controller import Controller
 
     from watcher.digest import DigestSchedule, DigestService
-    from watcher.notifiers.email import EmailNotifier, SmtpSettings
+    from watcher.delivery.notifiers.email import EmailNotifier, SmtpSettings
 
     caplog.set_level(logging.INFO)
     port = free_port()

@@ -17,7 +17,7 @@ from conftest import rss
 from watcher.errors import FetchFailed, NotModified, SourceBlocked, TooLarge
 from watcher.http import Fetcher, Validators
 from watcher.models import Response
-from watcher.replay import ReplayServer, Route
+from watcher.demo.replay import ReplayServer, Route
 
 DOC = rss(("a", "Alpha", "first"), ("b", "Beta", "second"))
 

@@ -6,7 +6,7 @@ import asyncio
 from datetime import datetime, timedelta, timezone
 
 from watcher.errors import DeliveryError
-from watcher.health import report_health
+from watcher.delivery.health import report_health
 from watcher.models import Message
 from watcher.store import Store, iso
 

@@ -28,7 +28,7 @@ from conftest import Workspace, free_port, rss
 from watcher.config import load_feeds
 from watcher.http import Fetcher
 from watcher.pipeline import Context, PollReport, poll_sources
-from watcher.replay import Route
+from watcher.demo.replay import Route
 from watcher.rules import load_rules
 from watcher.sources import build_source
 from watcher.sources.rss import MAX_TITLE

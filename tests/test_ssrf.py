@@ -30,7 +30,7 @@ def _get(url: str, allow: bool) -> None:
 
 
 def test_loopback_feed_is_refused_by_default_and_allowed_when_configured(server) -> None:
-    from watcher.replay import Route
+    from watcher.demo.replay import Route
 
     server.routes["/f.xml"] = Route(body=rss(("a", "T", "S")))
     with pytest.raises(SourceBlocked, match="private or loopback address"):

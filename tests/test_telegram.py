@@ -13,8 +13,8 @@ from conftest import rss
 
 from watcher.cli import cli
 from watcher.models import Message
-from watcher.notifiers.telegram import FloodGate, TelegramNotifier, split_html
-from watcher.outbox import deliver_pending
+from watcher.delivery.notifiers.telegram import FloodGate, TelegramNotifier, split_html
+from watcher.delivery.outbox import deliver_pending
 from watcher.store import Store
 
 CHANNEL = "-1001234567890"

@@ -17,8 +17,8 @@ import httpx
 from watcher.config import Paths, load_feeds
 from watcher.http import Fetcher, utcnow
 from watcher.errors import DeliveryError
-from watcher.notifiers import Notifier, configured_notifiers
-from watcher.outbox import DeliveryReport, deliver_pending, recover_interrupted, uncertain_notice
+from watcher.delivery.notifiers import Notifier, configured_notifiers
+from watcher.delivery.outbox import DeliveryReport, deliver_pending, recover_interrupted, uncertain_notice
 from watcher.pipeline import Context, PollReport, poll_sources
 from watcher.rules import RulesHolder
 from watcher.sources import Source, build_source

@@ -97,7 +97,7 @@ class Runner:
         scheduler.add_job(self._tracked(self._checkpoint), IntervalTrigger(seconds=60), id="checkpoint",
                           max_instances=1, coalesce=True)
         if app.admin is not None:
-            from watcher.health import report_health
+            from watcher.delivery.health import report_health
 
             admin = app.admin
             scheduler.add_job(
@@ -133,7 +133,7 @@ class Runner:
         """The daily digest: a cron job at the local send time (DST-safe through the time zone),
         and a sweep every five minutes (and at start) that retries failures and sends missed days."""
         from watcher.digest import DigestSchedule, DigestService
-        from watcher.notifiers.email import EmailNotifier, SmtpSettings
+        from watcher.delivery.notifiers.email import EmailNotifier, SmtpSettings
 
         smtp = SmtpSettings.from_env(self.env)
         if smtp is None:
@@ -175,8 +175,8 @@ class Runner:
         if not token:
             return None
         from watcher.bot import MonitorsBot, load_allowlist
-        from watcher.editing import RulesEditor
-        from watcher.notifiers import api_base
+        from watcher.rules.editing import RulesEditor
+        from watcher.delivery.notifiers import api_base
 
         allowlist = load_allowlist(self.app.paths.rules, self.env)
         if not allowlist:

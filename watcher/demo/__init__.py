@@ -14,7 +14,7 @@ import click
 
 from watcher.app import App
 from watcher.config import Paths
-from watcher.replay import ReplayServer
+from watcher.demo.replay import ReplayServer
 
 HERE = Path(__file__).parent
 

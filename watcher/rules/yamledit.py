@@ -1,4 +1,4 @@
-"""Editing YAML text without losing monitors' comments: the line-level surgery behind watcher.editing.
+"""Editing YAML text without losing monitors' comments: the line-level surgery behind watcher.rules.editing.
 
 ruamel.yaml's round trip keeps comments on load and dump, but attaches each comment to a
 neighbouring node: deleting a list item can delete the heading above it, and appending puts the

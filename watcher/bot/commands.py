@@ -5,7 +5,7 @@ Commands (each in /help): /watch, /unwatch, /people, /keyword, /unkeyword, /test
 or WATCHER_TELEGRAM_MONITORS, comma-separated) may use them; anyone else gets a polite refusal
 and the attempt is logged with the user id and command, never the text. /watch shows the
 spellings that will be recognised and how many stored items of the last 30 days would have
-matched, then waits for a button press; edits go through watcher.editing (comments kept,
+matched, then waits for a button press; edits go through watcher.rules.editing (comments kept,
 validated, locked, audited) and the rules in force are reloaded at once. Buttons under each
 alert record "relevant"/"not relevant" and mute a person for a source.
 """
@@ -31,7 +31,7 @@ from telegram.ext import (
 
 from watcher.app import App
 from watcher.durations import parse_duration
-from watcher.editing import RulesEditor
+from watcher.rules.editing import RulesEditor
 from watcher.errors import ConfigError, ConfigProblem, EditRefused
 from watcher.matching import Matcher, analyse
 from watcher.matching.variants import describe_variants

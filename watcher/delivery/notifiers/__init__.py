@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from watcher.errors import ConfigError, ConfigProblem
-from watcher.notifiers.base import Notifier
-from watcher.notifiers.console import ConsoleNotifier
+from watcher.delivery.notifiers.base import Notifier
+from watcher.delivery.notifiers.console import ConsoleNotifier
 
 __all__ = ["Notifier", "ConsoleNotifier", "configured_notifiers", "api_base"]
 
@@ -33,7 +33,7 @@ def _bot(token: str, api: str) -> tuple[object, object]:
     from telegram import Bot
     from telegram.request import HTTPXRequest
 
-    from watcher.notifiers.telegram import FloodGate
+    from watcher.delivery.notifiers.telegram import FloodGate
 
     request = HTTPXRequest(connect_timeout=10.0, read_timeout=20.0, write_timeout=20.0, pool_timeout=5.0)
     return Bot(token, base_url=api, request=request), FloodGate()
@@ -49,7 +49,7 @@ def configured_notifiers(env: Mapping[str, str]) -> tuple[dict[str, Notifier], N
     if not chat:
         raise ConfigError([ConfigProblem("environment", None,
                                          "WATCHER_TELEGRAM_TOKEN is set but WATCHER_TELEGRAM_CHAT is not")])
-    from watcher.notifiers.telegram import TelegramNotifier
+    from watcher.delivery.notifiers.telegram import TelegramNotifier
 
     bot, gate = _bot(token, _api_base(env))
     alerts: dict[str, Notifier] = {"telegram": TelegramNotifier(bot, chat, gate)}  # type: ignore[arg-type]

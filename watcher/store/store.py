@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from watcher.migrations import migrations
+from watcher.store.migrations import migrations
 from watcher.models import Item, Match
 
 

@@ -53,9 +53,9 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from watcher.errors import ConfigError, EditRefused
 from watcher.http import utcnow
-from watcher.rules import _LANG, load_rules
+from watcher.rules.model import _LANG, load_rules
 from watcher.store import Store, iso
-from watcher.yamledit import (
+from watcher.rules.yamledit import (
     Indent,  # noqa: F401  (re-exported for callers that build indents)
     append_lines,
     comment_lines,

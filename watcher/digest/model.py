@@ -1,6 +1,6 @@
-"""What a daily digest says, as plain data: built by watcher.digest, rendered by templates.
+"""What a daily digest says, as plain data: built by watcher.digest.service, rendered by templates.
 
-Kept apart so the templates (watcher/templates/digest.*.j2) and the code that gathers the
+Kept apart so the templates (watcher/digest/templates/digest.*.j2) and the code that gathers the
 day's alerts can change independently.
 """
 

@@ -11,7 +11,7 @@ sent again on restart: a duplicate email is less harmful than a lost one.
 
 Environment: WATCHER_DIGEST_AT (07:00), WATCHER_TZ (Europe/London), WATCHER_DIGEST_EMPTY
 (on: an empty day still sends "nothing matched; N sources healthy"; off: it does not), plus
-the SMTP settings read by watcher.notifiers.email.
+the SMTP settings read by watcher.delivery.notifiers.email.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from watcher.digest_model import Digest, DigestEntry, SourceProblem
+from watcher.digest.model import Digest, DigestEntry, SourceProblem
 from watcher.errors import ConfigError, ConfigProblem, DeliveryError
 from watcher.matching import analyse
-from watcher.notifiers.base import Notifier
-from watcher.render import describe
+from watcher.delivery.notifiers.base import Notifier
+from watcher.delivery.render import describe
 from watcher.rules import Rules
 from watcher.store import Store, iso, parse_iso
 
@@ -210,7 +210,7 @@ class DigestService:
         return report
 
     async def _send_one(self, row: dict, now: datetime, report: DigestReport) -> None:
-        from watcher.digest_render import render_digest
+        from watcher.digest.render import render_digest
 
         digest = build_digest(self.store, date.fromisoformat(row["day"]), self.schedule, self.rules())
         if digest.empty and not self.schedule.send_empty:

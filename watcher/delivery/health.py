@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from watcher.errors import DeliveryError
 from watcher.models import Message
-from watcher.notifiers import Notifier
+from watcher.delivery.notifiers import Notifier
 from watcher.store import Store, iso, parse_iso
 
 log = logging.getLogger(__name__)

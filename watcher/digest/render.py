@@ -1,6 +1,6 @@
-"""Rendering a `Digest` (watcher.digest_model) into the morning digest email.
+"""Rendering a `Digest` (watcher.digest.model) into the morning digest email.
 
-Both parts come from Jinja templates in watcher/templates: digest.html.j2 (autoescaped, every
+Both parts come from Jinja templates in watcher/digest/templates: digest.html.j2 (autoescaped, every
 style inline, no images, scripts or external CSS, so mail clients show it as written) and
 digest.txt.j2 (plain text, wrapped near 78 columns). Both carry the same facts.
 
@@ -23,7 +23,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from watcher import __version__
-from watcher.digest_model import Digest, DigestEntry
+from watcher.digest.model import Digest, DigestEntry
 from watcher.models import Message
 
 log = logging.getLogger(__name__)

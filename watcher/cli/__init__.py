@@ -160,7 +160,7 @@ def sources(ctx: click.Context) -> None:
 
 def _digest_service(paths: Paths, env: Any, store: Store) -> Any:
     from watcher.digest import DigestSchedule, DigestService
-    from watcher.notifiers.email import EmailNotifier, SmtpSettings
+    from watcher.delivery.notifiers.email import EmailNotifier, SmtpSettings
 
     smtp = SmtpSettings.from_env(env)
     if smtp is None:
@@ -190,7 +190,7 @@ def digest(ctx: click.Context, preview: bool, send: bool, day: str | None, out: 
     from datetime import date
 
     from watcher.digest import DigestSchedule, build_digest
-    from watcher.digest_render import render_digest
+    from watcher.digest.render import render_digest
 
     if preview == send:
         raise click.UsageError("say --preview or --send")

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from watcher.errors import DeliveryError
-from watcher.notifiers import Notifier
+from watcher.delivery.notifiers import Notifier
 from watcher.models import Message
-from watcher.render import render_alert, render_compact_html, render_group
+from watcher.delivery.render import render_alert, render_compact_html, render_group
 from watcher.store import Store
 
 log = logging.getLogger(__name__)
