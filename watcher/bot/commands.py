@@ -7,19 +7,16 @@ and the attempt is logged with the user id and command, never the text. /watch s
 spellings that will be recognised and how many stored items of the last 30 days would have
 matched, then waits for a button press; edits go through watcher.rules.editing (comments kept,
 validated, locked, audited) and the rules in force are reloaded at once. Buttons under each
-alert record "relevant"/"not relevant" and mute a person for a source.
+alert record "relevant"/"not relevant" and mute a person for a source (buttons.py).
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Mapping
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ruamel.yaml import YAML
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import (
     Application,
@@ -29,14 +26,16 @@ from telegram.ext import (
     ContextTypes,
 )
 
-from watcher.app import App
+from watcher.bot.buttons import ButtonsMixin
 from watcher.durations import parse_duration
-from watcher.rules.editing import RulesEditor
-from watcher.errors import ConfigError, ConfigProblem, EditRefused
+from watcher.errors import EditRefused
 from watcher.matching import Matcher, analyse
 from watcher.matching.variants import describe_variants
-from watcher.rules import Person, Rules
+from watcher.rules import Person, Rules, RulesEditor
 from watcher.store import iso
+
+if TYPE_CHECKING:
+    from watcher.app import App  # the composition root; the bot only uses what it holds
 
 log = logging.getLogger(__name__)
 HISTORY = timedelta(days=30)
@@ -53,25 +52,6 @@ HELP = {
 }
 
 
-def load_allowlist(rules_dir: Path, env: Mapping[str, str]) -> set[int]:
-    """User ids allowed to edit: rules/monitors.yaml `monitors:` plus WATCHER_TELEGRAM_MONITORS."""
-    ids: set[int] = set()
-    path = rules_dir / "monitors.yaml"
-    if path.exists():
-        data = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
-        for entry in data.get("monitors") or []:
-            value = entry.get("id") if isinstance(entry, dict) else entry
-            if not isinstance(value, int):
-                raise ConfigError([ConfigProblem("monitors.yaml", None, f"{value!r} is not a Telegram user id")])
-            ids.add(value)
-    for part in env.get("WATCHER_TELEGRAM_MONITORS", "").replace(";", ",").split(","):
-        if part.strip():
-            if not part.strip().lstrip("-").isdigit():
-                raise ConfigError([ConfigProblem("WATCHER_TELEGRAM_MONITORS", None, f"{part!r} is not a user id")])
-            ids.add(int(part))
-    return ids
-
-
 def parse_watch(args: str) -> tuple[str, list[str], str | None]:
     """'Bakhodir Karimov | Bahodir Karimov | Баходир Каримов UZ' -> (name, aliases, country)."""
     parts = [p.strip() for p in args.split("|")]
@@ -86,7 +66,7 @@ def parse_watch(args: str) -> tuple[str, list[str], str | None]:
     return parts[0], parts[1:], country
 
 
-class MonitorsBot:
+class MonitorsBot(ButtonsMixin):
     def __init__(self, app: App, token: str, api_base: str, allowlist: set[int], editor: RulesEditor):
         self.app = app
         self.allowlist = allowlist
@@ -134,10 +114,6 @@ class MonitorsBot:
                 return
             await handler(update, context)
         return guarded
-
-    @staticmethod
-    def _who(update: Update) -> str:
-        return f"telegram:{update.effective_user.id}" if update.effective_user else "telegram:?"
 
     @staticmethod
     def _args(update: Update) -> str:
@@ -261,63 +237,3 @@ class MonitorsBot:
         lines = [f"{len(alerts)} alert(s) in the last 24 hours:"]
         lines += [f"• {a['people'] or 'incident'}: {a['title'][:100]} ({a['source_id']})" for a in alerts[:30]]
         await self._reply(update, "\n".join(lines))
-
-    # -- buttons -------------------------------------------------------------------------------
-
-    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        query = update.callback_query
-        if query is None or not query.data:
-            return
-        if not self._allowed(update):
-            log.warning("refused a button press from Telegram user %s", query.from_user.id if query.from_user else "?")
-            await query.answer("Only the monitors on watcher's list can do that.", show_alert=True)
-            return
-        kind, _, rest = query.data.partition(":")
-        if kind == "watch":
-            await self._confirm_watch(update, rest)
-        elif kind == "fb":
-            alert_id, _, verdict = rest.partition(":")
-            with self.app.store.transaction():
-                self.app.store.add_feedback(int(alert_id), self._who(update), verdict, self.app.clock())
-            await query.answer(f"Recorded: {verdict.replace('_', ' ')}")
-        elif kind == "mute":
-            await query.answer(self._mute_alert_people(int(rest), self._who(update)))
-        else:
-            await query.answer()
-
-    async def _confirm_watch(self, update: Update, rest: str) -> None:
-        query = update.callback_query
-        token, _, answer = rest.partition(":")
-        pending = self.pending.pop(token, None)
-        if pending is None:
-            await query.answer("This request has expired; send /watch again.")
-            return
-        _, name, aliases, country = pending
-        if answer != "yes":
-            await query.answer("Cancelled")
-            await query.edit_message_text(f"Not added: {name}")
-            return
-        try:
-            edit = self.editor.add_person(self._who(update), name, aliases=aliases, country=country)
-        except EditRefused as exc:
-            await query.answer("Not added")
-            await query.edit_message_text(f"Not added: {exc}")
-            return
-        self.app.rules.refresh()
-        await query.answer("Added")
-        await query.edit_message_text(f"Done: {edit.summary}")
-
-    def _mute_alert_people(self, alert_id: int, who: str) -> str:
-        store = self.app.store
-        alert = store.alert(alert_id)
-        item = store.item(alert["item_id"]) if alert else None
-        if item is None:
-            return "That alert is no longer stored."
-        people = [m.rule for m in store.matches_for(item["id"]) if m.kind == "person"]
-        if not people:
-            return "This alert names nobody on the watchlist."
-        now = self.app.clock()
-        with store.transaction():
-            for rule in people:
-                store.add_mute(item["source_id"], rule, None, who, now)
-        return f"Muted {len(people)} person(s) for {item['source_id']}"

@@ -1,0 +1,170 @@
+"""Commands that run watcher or read its state: run, poll, sources, alerts, prune, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+
+from watcher.app import App
+from watcher.cli.root import _fail_config, _paths, cli
+from watcher.config import load_feeds
+from watcher.errors import ConfigError
+from watcher.store import Store, parse_iso
+
+
+@cli.command()
+@click.pass_context
+def run(ctx: click.Context) -> None:
+    """Poll every enabled source on its schedule and deliver alerts, until SIGINT/SIGTERM."""
+    from watcher.scheduler import Runner
+
+    try:
+        app = App.build(_paths(ctx))
+    except ConfigError as exc:
+        _fail_config(exc)
+
+    async def main() -> None:
+        try:
+            await Runner(app).run()
+        finally:
+            await app.aclose()
+
+    asyncio.run(main())
+
+
+@cli.command()
+@click.option("--once", is_flag=True, default=True, help="Run one cycle and exit (the only mode; `watcher run` polls forever).")
+@click.option("--source", "only", multiple=True, metavar="ID", help="Poll only this source (repeatable).")
+@click.pass_context
+def poll(ctx: click.Context, once: bool, only: tuple[str, ...]) -> None:
+    """Poll every enabled source (or --source ID) once, deliver the alerts, and exit."""
+    try:
+        app = App.build(_paths(ctx))
+    except ConfigError as exc:
+        _fail_config(exc)
+    try:
+        chosen = app.enabled(only)
+    except KeyError as exc:
+        raise click.UsageError(f"no source with id {exc.args[0]} in {_paths(ctx).feeds}") from None
+    asyncio.run(_one_cycle(app, chosen))
+
+
+async def _one_cycle(app: App, chosen: list[Any]) -> None:
+    try:
+        await app.recover()
+        reports = await app.poll(chosen, respect_backoff=False)
+        delivery = await app.deliver_all()
+    finally:
+        await app.aclose()
+    new = sum(r.new for r in reports)
+    silenced = sum(r.silenced for r in reports)
+    bad = [r for r in reports if r.error]
+    click.echo(
+        f"polled {len(reports)} source(s): {new} new item(s), {delivery.sent} alert(s) delivered"
+        + (f", {delivery.deferred} deferred" if delivery.deferred else "")
+        + (f"; {silenced} matching item(s) not alerted: first poll of a new source stores what it"
+           " already lists silently (set `backfill: alert` on the source to alert on them)" if silenced else "")
+        + (f"; {len(bad)} source(s) unhealthy: " + ", ".join(f"{r.source_id} ({r.state})" for r in bad) if bad else ""),
+        err=True,
+    )
+
+
+def _ago(stamp: str | None, now: datetime) -> str:
+    when = parse_iso(stamp)
+    if when is None:
+        return "never"
+    seconds = int((now - when).total_seconds())
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{max(seconds, 0)}s ago"
+
+
+@cli.command()
+@click.pass_context
+def sources(ctx: click.Context) -> None:
+    """Show every source's health, last success, items seen and last error."""
+    paths = _paths(ctx)
+    try:
+        configured = {s.id: s for s in load_feeds(paths.feeds)}
+    except ConfigError as exc:
+        _fail_config(exc)
+    rows = {r["id"]: r for r in Store(paths.db).sources()} if paths.db.exists() else {}
+    now = datetime.now(timezone.utc)
+    table = [("SOURCE", "TYPE", "HEALTH", "LAST OK", "ITEMS", "FAILS", "LAST ERROR")]
+    for source_id in sorted(set(configured) | set(rows)):
+        row = rows.get(source_id, {})
+        setting = configured.get(source_id)
+        health = row.get("state", "new")
+        if setting is None:
+            health += " (not in feeds file)"
+        elif not setting.enabled:
+            health += " (disabled)"
+        error = (row.get("last_error") or "") if health.split()[0] != "ok" else ""
+        table.append((
+            source_id, (setting.type if setting else row.get("type", "?")), health, _ago(row.get("last_ok"), now),
+            str(row.get("items_seen", 0)), str(row.get("consecutive_failures", 0)), error[:70],
+        ))
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]) - 1)]
+    for r in table:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
+
+
+@cli.command()
+@click.option("--older-than", "older", default=None, metavar="DURATION",
+              help="Forget unmatched items last seen longer ago than this (default WATCHER_RETENTION or 180d).")
+@click.pass_context
+def prune(ctx: click.Context, older: str | None) -> None:
+    """Forget old items that never matched and never alerted (matched items and alerts are kept)."""
+    import os
+
+    from watcher.durations import parse_duration
+
+    try:
+        keep = parse_duration(older or os.environ.get("WATCHER_RETENTION", "180d"))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    paths = _paths(ctx)
+    if not paths.db.exists():
+        click.echo("nothing to prune (no database)")
+        return
+    removed = Store(paths.db).prune(datetime.now(timezone.utc) - keep)
+    click.echo(f"forgot {removed} unmatched item(s) last seen more than {older or 'the retention period'} ago")
+
+
+@cli.command()
+@click.option("--limit", default=30, show_default=True, help="How many of the newest alerts to show.")
+@click.pass_context
+def alerts(ctx: click.Context, limit: int) -> None:
+    """List the newest alerts: status, destination, who matched, and monitors' feedback."""
+    paths = _paths(ctx)
+    if not paths.db.exists():
+        click.echo("no alerts yet (no database)")
+        return
+    rows = Store(paths.db).recent_alerts(limit)
+    for row in rows:
+        verdict = f" feedback +{row['relevant'] or 0}/-{row['not_relevant'] or 0}" if row["relevant"] or row["not_relevant"] else ""
+        error = f" ({row['last_error'][:60]})" if row["status"] != "sent" and row["last_error"] else ""
+        click.echo(f"#{row['id']} {row['created_at']} {row['status']}{error} → {row['destination']} "
+                   f"[{row['source_id']}] {row['people'] or '-'}: {row['title'][:80]}{verdict}")
+    if not rows:
+        click.echo("no alerts yet")
+
+
+@cli.command()
+@click.option("--keep", type=click.Path(path_type=Path), default=None,
+              help="Keep the demo's state in this folder instead of a temporary one.")
+def demo(keep: Path | None) -> None:
+    """Replay bundled recorded feeds from a loopback server and print the alerts (no network)."""
+    from watcher.demo import run_demo
+
+    if keep is not None:
+        run_demo(keep)
+        return
+    with tempfile.TemporaryDirectory(prefix="watcher-demo-") as tmp:
+        run_demo(Path(tmp))

@@ -1,0 +1,121 @@
+"""Commands that check and try the rules and the sources file: rules check/test/variants, match, feeds check."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from watcher.cli.root import _paths, cli
+from watcher.config import load_feeds
+from watcher.errors import ConfigError
+from watcher.rules import load_rules
+
+
+@cli.group()
+def rules() -> None:
+    """Inspect and validate the rules (watched people, incident keywords)."""
+
+
+@rules.command("check")
+@click.pass_context
+def rules_check(ctx: click.Context) -> None:
+    """Validate every rules file; print file:line errors and exit 1 if any is broken."""
+    folder = _paths(ctx).rules
+    try:
+        loaded = load_rules(folder)
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    keywords = sum(len(w) for t in loaded.incident_types.values() for w in t.keywords.values())
+    click.echo(
+        f"rules OK: {len(loaded.people)} people, {len(loaded.incident_types)} incident types, "
+        f"{keywords} keywords ({folder})"
+    )
+
+
+def _load_rules_or_exit(folder: Path) -> Any:
+    try:
+        return load_rules(folder)
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+
+
+@rules.command("test")
+@click.argument("text")
+@click.pass_context
+def rules_test(ctx: click.Context, text: str) -> None:
+    """Show what the rules find in TEXT, and why: people, incident types, countries."""
+    from watcher.matching import analyse
+
+    result = analyse(text, _load_rules_or_exit(_paths(ctx).rules))
+    click.echo(f"people:         {', '.join(result.people) or '-'}")
+    click.echo(f"incident types: {', '.join(result.incident_types) or '-'}")
+    click.echo(f"countries:      {', '.join(result.countries) or '-'}"
+               + (f" (origin {', '.join(result.origin)}; host {', '.join(result.host) or '-'})" if result.origin else ""))
+    for found in result.matches:
+        click.echo(f"  {found.rule}: {found.text!r} at {found.span[0]}-{found.span[1]}, variant {found.variant!r}: {found.why}")
+
+
+@rules.command("variants")
+@click.argument("name")
+@click.pass_context
+def rules_variants(ctx: click.Context, name: str) -> None:
+    """Print the spellings and inflected forms watcher recognises for NAME (given name + surname)."""
+    from watcher.matching.variants import describe_variants
+
+    for line in describe_variants(name):
+        click.echo(line)
+
+
+@cli.command("match")
+@click.pass_context
+def match_command(ctx: click.Context) -> None:
+    """Match JSON lines {"id", "title", "summary", "lang"?} from stdin; one JSON result line each.
+
+    Output: {"id", "people", "incident_types", "countries", "origin", "host",
+    "matches": [{"rule", "kind", "variant", "span", "text", "why"}]}. Spans index into
+    title + "\n" + summary. Use it to test rules against an archive."""
+    import json
+
+    from watcher.matching import analyse
+
+    loaded = _load_rules_or_exit(_paths(ctx).rules)
+    for number, line in enumerate(sys.stdin, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            text = "\n".join(p for p in (str(record.get("title") or ""), str(record.get("summary") or "")) if p)
+        except (ValueError, AttributeError) as exc:
+            click.echo(f"stdin:{number}: not a JSON object: {exc}", err=True)
+            sys.exit(1)
+        result = analyse(text, loaded)
+        click.echo(json.dumps({
+            "id": record.get("id"), "people": result.people, "incident_types": result.incident_types,
+            "countries": result.countries, "origin": result.origin, "host": result.host,
+            "matches": [{"rule": m.rule, "kind": m.kind, "variant": m.variant, "span": list(m.span),
+                         "text": m.text, "why": m.why} for m in result.matches],
+        }, ensure_ascii=False))
+
+
+@cli.group()
+def feeds() -> None:
+    """Inspect and validate the sources file."""
+
+
+@feeds.command("check")
+@click.pass_context
+def feeds_check(ctx: click.Context) -> None:
+    """Validate the sources file; print file:line errors and exit 1 if it is broken."""
+    path = _paths(ctx).feeds
+    try:
+        loaded = load_feeds(path)
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    enabled = sum(1 for s in loaded if s.enabled)
+    click.echo(f"feeds OK: {len(loaded)} sources, {enabled} enabled ({path})")
