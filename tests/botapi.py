@@ -40,7 +40,11 @@ Simplified (not like Telegram):
 - getUpdates waits at most `max_poll_wait` (1 s) however large `timeout` is, so polling tests stay
   fast; allowed_updates is remembered between calls and filters (and drops) queued updates.
 - `delay_next` applies the request at once and holds only the answer (the "Telegram did it but the
-  client timed out" case); `fail_next` answers before applying anything.
+  client timed out" case); `fail_next` answers before applying anything; `drop_next` applies the
+  request and then closes the connection without answering (httpx: RemoteProtocolError "Server
+  disconnected without sending a response"), or with `reset=True` resets it (httpx: ReadError).
+- `FakeBotApi(listening=False)` holds its port but refuses connections (the Bot API is down, e.g.
+  unreachable at `watcher run`'s start) until `api.come_up()`.
 
 Methods: getMe, sendMessage, editMessageText, editMessageReplyMarkup, deleteMessage, answerCallbackQuery,
 setMyCommands, getMyCommands, deleteMyCommands, getUpdates, deleteWebhook, setWebhook, getWebhookInfo,
@@ -53,6 +57,8 @@ import itertools
 import json
 import math
 import re
+import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -190,16 +196,33 @@ def parse_body(content_type: str, body: bytes, query: str = "") -> dict[str, Any
     return params
 
 
+class _Server(ThreadingHTTPServer):
+    """The HTTP server, able to end a connection with a reset: the stdlib's usual end sends FIN
+    (shutdown) first, which a client reads as a clean end of stream before the reset arrives."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reset: set[socket.socket] = set()
+
+    def shutdown_request(self, request: Any) -> None:
+        if request in self.reset:
+            self.reset.discard(request)
+            request.close()
+            return
+        super().shutdown_request(request)
+
+
 class FakeBotApi:
     """`with FakeBotApi(token="123:abc") as api:` serves the Bot API on 127.0.0.1:<api.port>.
 
     Test helpers: `sent`, `messages(chat_id)`, `edits`, `deleted`, `push_message`, `push_callback`,
     `callback_answers`, `commands`, `requests`, `counts`, `errors`, `fail_next`, `delay_next`,
-    `strict_rate`, `chat_types`."""
+    `drop_next`, `dropped`, `come_up`, `strict_rate`, `chat_types`."""
 
     def __init__(self, token: str = "123:abc", *, port: int = 0, clock: Callable[[], float] = time.monotonic,
-                 bot_id: int | None = None, max_poll_wait: float = 1.0):
+                 bot_id: int | None = None, max_poll_wait: float = 1.0, listening: bool = True):
         self.token = token
+        self.listening = listening
         self.clock = clock
         self.max_poll_wait = max_poll_wait
         self.strict_rate = True
@@ -218,6 +241,7 @@ class FakeBotApi:
         self.requests: list[tuple[str, dict[str, Any]]] = []  # (method, params) of every routed call
         self.counts: dict[str, int] = {}
         self.errors: list[dict[str, Any]] = []  # every error answer: method, status, description, retry_after
+        self.dropped: list[dict[str, Any]] = []  # every call applied but left unanswered: method, reset, at
         self.commands: dict[str, list[dict[str, Any]]] = {}  # scope/language key -> BotCommand list
         self.chat_types: dict[int, str] = {}
         self.usernames: dict[str, int] = {}
@@ -236,6 +260,7 @@ class FakeBotApi:
         self._rate: dict[int, deque[float]] = {}
         self._faults: list[dict[str, Any]] = []
         self._delays: list[dict[str, Any]] = []
+        self._drops: list[dict[str, Any]] = []
         self._stopping = threading.Event()
         self._methods: dict[str, Callable[[dict[str, Any]], Any]] = {
             name.lower(): getattr(self, "_m_" + name) for name in (
@@ -259,8 +284,15 @@ class FakeBotApi:
             def do_POST(self) -> None:
                 api._serve(self)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        # Bound at once (the port is known and held), listening only once up: until then a
+        # connection is refused, as by a host where nothing serves the Bot API.
+        self._httpd = _Server(("127.0.0.1", port), Handler, bind_and_activate=False)
         self._httpd.daemon_threads = True
+        try:
+            self._httpd.server_bind()
+        except OSError:
+            self._httpd.server_close()
+            raise
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     # ----------------------------------------------------------------- lifecycle
@@ -277,14 +309,26 @@ class FakeBotApi:
         return f"{self.base_url}{self.token}/{method}"
 
     def start(self) -> Self:
-        self._thread.start()
+        if self.listening:
+            self._serve_forever()
         return self
+
+    def come_up(self) -> None:
+        """Start accepting connections (for a server made with `listening=False`)."""
+        self.listening = True
+        if not self._thread.is_alive():
+            self._serve_forever()
+
+    def _serve_forever(self) -> None:
+        self._httpd.server_activate()
+        self._thread.start()
 
     def stop(self) -> None:
         self._stopping.set()
         with self._updates_cv:
             self._updates_cv.notify_all()
-        self._httpd.shutdown()
+        if self._thread.is_alive():
+            self._httpd.shutdown()
         self._httpd.server_close()
 
     def __enter__(self) -> Self:
@@ -322,6 +366,15 @@ class FakeBotApi:
         """The next `times` calls of `method` ("*" = any) are applied at once but answered `seconds` later."""
         with self.lock:
             self._delays.append({"method": method.lower(), "seconds": seconds, "left": times})
+
+    def drop_next(self, method: str, times: int = 1, *, reset: bool = False) -> None:
+        """The next `times` calls of `method` ("*" = any) are applied, then the connection is closed
+        without an answer: Telegram took the message but the answer was lost on the way back.
+
+        `reset=True` sends a TCP reset instead of a clean close (the client's read fails with
+        ECONNRESET rather than seeing the end of the stream)."""
+        with self.lock:
+            self._drops.append({"method": method.lower(), "left": times, "reset": reset})
 
     def push_message(self, user_id: int, chat_id: int | None = None, text: str = "", *,
                      username: str | None = None, first_name: str | None = None) -> dict[str, Any]:
@@ -477,10 +530,26 @@ class FakeBotApi:
         except ApiError as err:
             self._error(request, name, err.status, err.description, err.retry_after)
             return
+        drop = self._take(self._drops, method.lower())
+        if drop is not None:
+            with self.lock:
+                self.dropped.append({"method": name, "reset": drop["reset"], "at": self.clock()})
+            self._hang_up(request, reset=drop["reset"])
+            return
         delay = self._take(self._delays, method.lower())
         if delay is not None:
             self._stopping.wait(delay["seconds"])
         self._send(request, 200, {"ok": True, "result": result})
+
+    def _hang_up(self, request: BaseHTTPRequestHandler, *, reset: bool) -> None:
+        """Close the connection without writing a byte of the answer (a reset if `reset`)."""
+        request.close_connection = True
+        if reset:
+            try:  # SO_LINGER with a zero timeout: close() sends RST instead of FIN
+                request.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                return
+            self._httpd.reset.add(request.connection)
 
     def _error(self, request: BaseHTTPRequestHandler, method: str, status: int, description: str,
                retry_after: int | None = None, raw: bytes | None = None, injected: bool = False) -> None:

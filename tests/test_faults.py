@@ -402,15 +402,17 @@ def test_telegram_5xx_outage_is_retried_with_backoff_and_each_alert_arrives_once
                 await app.poll(app.enabled())
                 start = clock.now
                 first = await app.deliver()
+                # one failure ends the destination's wave: the other alerts wait with it (issue #11)
                 assert first.deferred == 3 and first.sent == 0
-                rows = app.store.conn.execute("SELECT next_attempt_at FROM alerts").fetchall()
+                rows = app.store.conn.execute("SELECT next_attempt_at, attempts FROM alerts").fetchall()
                 assert {datetime.fromisoformat(r[0]) - start for r in rows} == {timedelta(seconds=30)}
+                assert {r[1] for r in rows} == {1}  # every alert of the wave counts the attempt
                 clock.now += timedelta(seconds=31)
-                second = await app.deliver()  # two more failures, then the service is back
-                assert second.deferred == 2 and second.sent == 1
-                waits = sorted(datetime.fromisoformat(r[0]) - clock.now for r in app.store.conn.execute(
-                    "SELECT next_attempt_at FROM alerts WHERE status = 'pending'"))
-                assert waits == [timedelta(seconds=60)] * 2  # the backoff doubles
+                second = await app.deliver()
+                assert second.deferred == 3 and second.sent == 0
+                waits = {datetime.fromisoformat(r[0]) - clock.now for r in app.store.conn.execute(
+                    "SELECT next_attempt_at FROM alerts WHERE status = 'pending'")}
+                assert waits == {timedelta(seconds=60)}  # the backoff doubles, for the destination as one
                 return await _deliver_until_done(app, clock)
             finally:
                 await app.aclose()
@@ -423,8 +425,9 @@ def test_telegram_5xx_outage_is_retried_with_backoff_and_each_alert_arrives_once
     assert len(texts) == 3
     assert Store(ws.state / "watcher.db").alert_counts() == {"sent": 3}
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert sum("delivery to telegram failed (attempt 1," in w for w in warnings) == 3, warnings
-    assert sum("delivery to telegram failed (attempt 2," in w for w in warnings) == 2, warnings
+    waves = [w for w in warnings if w.startswith("delivery to telegram failed")]
+    assert len(waves) == 5, warnings  # one line per wave, not one per alert
+    assert [f"(attempt {n}" in w for n, w in enumerate(waves, start=1)] == [True] * 5, waves
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "SECRET-TOKEN" not in logged and not _mentions_name(logged)
 

@@ -2,9 +2,21 @@
 
 Each alert is claimed ('sending', committed) before the send and marked 'sent' (committed)
 after it, so a crash leaves evidence. On start, `recover_interrupted` resolves rows left in
-'sending' by the notifier's `unknown_outcome` rule. A failed send puts the row back to
-'pending' with exponential backoff; only a permanent error (the service refused the message
-itself) marks it 'failed'. Nothing is dropped.
+'sending' by the notifier's `unknown_outcome` rule. Only a permanent error (the service refused
+the message itself) marks an alert 'failed'. Nothing is dropped.
+
+Failures back off per destination, not per alert. When a send to a destination fails
+transiently (unreachable, throttled, 5xx) or its outcome is unknown, the destination's other
+alerts of that delivery wave are not tried one by one only to fail the same way: they wait with
+it. Every alert that was due in the wave counts the failed attempt, whether the failure came
+before its send (the bot could not start) or during it, so `attempts` says how many waves in a
+row could not deliver it and the admin chat's stuck-delivery warning (health.py) fires. The wait
+doubles with the destination's longest streak (30 s, 1 min, 2 min ... at most 1 h; a 429's
+retry_after when the service names one), and every pending alert of the destination waits
+until then. An alert queued meanwhile is tried when it is due, like a probe: if it fails it
+joins the wait, and if it goes through the waiting ones are brought forward to the next wave.
+A failed wave is one log line per destination, never one per alert, and no log line above
+DEBUG carries an alert's text (it names watched people).
 """
 
 from __future__ import annotations
@@ -14,11 +26,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from watcher.durations import format_duration
 from watcher.errors import DeliveryError
 from watcher.delivery.notifiers import Notifier
 from watcher.models import Message
 from watcher.delivery.render import render_alert, render_compact_html, render_group
-from watcher.store import Store
+from watcher.store import Store, iso
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +100,8 @@ async def deliver_pending(
 
     A notifier with a `capacity()` (messages it may send in the next minute) gets a burst
     larger than that capacity as grouped messages, urgent alerts first, instead of a queue
-    that takes hours; every row of a group is claimed and marked together."""
+    that takes hours; every row of a group is claimed and marked together. The first transient
+    failure (or unknown outcome) to a destination ends its wave: the rest wait with it."""
     report = DeliveryReport()
     for name, notifier in notifiers.items():
         rows = store.due_alerts(name, clock(), limit)
@@ -95,9 +109,23 @@ async def deliver_pending(
             continue
         capacity = getattr(notifier, "capacity", None)
         budget = capacity() if capacity is not None else None
-        for batch in _batches(store, rows, budget):
-            await _deliver(store, notifier, name, batch, clock, report)
+        batches = _batches(store, rows, budget)
+        for index, batch in enumerate(batches):
+            trouble = await _deliver(store, notifier, name, batch, clock, report)
+            if trouble is not None:
+                untried = [row for later in batches[index + 1:] for row in later]
+                _wait_together(store, name, trouble, batch, untried, clock(), report)
+                break
     return report
+
+
+@dataclass
+class _Trouble:
+    """Why a destination's wave stops: a transient failure, or an outcome nobody knows."""
+
+    error: DeliveryError
+    claimed: bool  # the batch was claimed (its attempt is already counted)
+    assumed_sent: bool = False  # the batch was marked sent by the unknown-outcome rule
 
 
 def _batches(store: Store, rows: list[dict], budget: int | None) -> list[list[dict]]:
@@ -130,39 +158,49 @@ def _compact(store: Store, row: dict) -> str:
 async def _deliver(
     store: Store, notifier: Notifier, name: str, batch: list[dict], clock: Callable[[], datetime],
     report: DeliveryReport,
-) -> None:
+) -> _Trouble | None:
+    """Claim, send and mark one batch. Returns the trouble that should stop the wave, if any;
+    a permanent refusal concerns this message only and does not."""
     prepare = getattr(notifier, "prepare", None)
     if prepare is not None:  # wait for the bot and the flood limit before claiming anything
         try:
             await prepare()
         except DeliveryError as exc:
-            _record_failure(store, batch, exc, clock(), report, name, None)
-            return
+            if exc.permanent:
+                _fail(store, batch, str(exc), report, name)
+                return None
+            return _Trouble(exc, claimed=False)
     with store.transaction():
-        batch = [row for row in batch if store.claim_alert(row["id"])]
+        batch[:] = [row for row in batch if store.claim_alert(row["id"])]
     if not batch:
-        return
+        return None
     message = _message(store, batch)
     if message is None:
-        with store.transaction():
-            for row in batch:
-                store.fail_alert(row["id"], "item no longer stored")
-        report.failed += len(batch)
-        return
+        _fail(store, batch, "item no longer stored", report, name)
+        return None
     try:
         message_id = await notifier.send(message)
     except DeliveryError as exc:
-        _record_failure(store, batch, exc, clock(), report, name, notifier)
-        return
+        if exc.permanent:
+            _fail(store, batch, str(exc), report, name)
+            return None
+        if exc.uncertain and getattr(notifier, "unknown_outcome", "resend") == "assume_sent":
+            _assume_sent(store, batch, exc, clock(), report)
+            return _Trouble(exc, claimed=True, assumed_sent=True)
+        return _Trouble(exc, claimed=True)
     except Exception as exc:  # a notifier bug must not lose the alert either
         log.exception("notifier %s raised unexpectedly", name)
-        _record_failure(store, batch, DeliveryError(f"{type(exc).__name__}: {exc}"), clock(), report, name)
-        return
+        return _Trouble(DeliveryError(f"{type(exc).__name__}: {exc}"), claimed=True)
+    now = clock()
     with store.transaction():
         for row in batch:
-            store.mark_sent(row["id"], clock(), message_id)
+            store.mark_sent(row["id"], now, message_id)
+        forward = _bring_forward(store, name, now)
     report.sent += len(batch)
     report.messages += 1
+    if forward:
+        log.info("delivery to %s works again: %d waiting alert(s) go in the next wave", name, forward)
+    return None
 
 
 def _message(store: Store, batch: list[dict]) -> Message | None:
@@ -176,32 +214,63 @@ def _message(store: Store, batch: list[dict]) -> Message | None:
     return render_group(entries) if entries else None
 
 
-def _record_failure(
-    store: Store, batch: list[dict], exc: DeliveryError, now: datetime, report: DeliveryReport, name: str,
-    notifier_rule: object = None,
-) -> None:
-    attempts = max(int(row["attempts"]) for row in batch) + 1
-    if exc.uncertain and getattr(notifier_rule, "unknown_outcome", "resend") == "assume_sent":
-        with store.transaction():
-            for row in batch:
-                store.mark_sent(row["id"], now, None)
-                store.conn.execute("UPDATE alerts SET last_error = ?, uncertain = 1 WHERE id = ?",
-                                   (f"outcome unknown, assumed sent: {exc}"[:500], row["id"]))
-        report.uncertain.extend(batch)
-        report.sent += len(batch)
-        log.warning("delivery to %s of %d alert(s) has an unknown outcome; assumed sent: %s", name, len(batch), exc)
-        return
+def _fail(store: Store, batch: list[dict], error: str, report: DeliveryReport, name: str) -> None:
+    """A refusal that a retry cannot help: mark the batch failed, with the reason."""
     with store.transaction():
         for row in batch:
-            if exc.permanent:
-                store.fail_alert(row["id"], str(exc))
-            else:
-                # the service said when (429 retry_after): believe it; otherwise back off
-                delay = exc.retry_after if exc.retry_after is not None else backoff(attempts)
-                store.defer_alert(row["id"], str(exc), now + timedelta(seconds=delay))
-    if exc.permanent:
-        report.failed += len(batch)
-    else:
-        report.deferred += len(batch)
+            store.fail_alert(row["id"], error)
+    report.failed += len(batch)
+    report.errors.append(f"{name}: {error}")
+    log.warning("delivery to %s refused %d alert(s) for good: %s", name, len(batch), error)
+
+
+def _assume_sent(store: Store, batch: list[dict], exc: DeliveryError, now: datetime, report: DeliveryReport) -> None:
+    """The README's exactly-once rule: an outcome nobody can know counts as sent, flagged so
+    that `App.announce_uncertain` tells the admin chat which alerts to check."""
+    with store.transaction():
+        for row in batch:
+            store.mark_sent(row["id"], now, None)
+            store.conn.execute("UPDATE alerts SET last_error = ?, uncertain = 1 WHERE id = ?",
+                               (f"outcome unknown, assumed sent: {exc}"[:500], row["id"]))
+    report.uncertain.extend(batch)
+    report.sent += len(batch)
+
+
+def _wait_together(
+    store: Store, name: str, trouble: _Trouble, batch: list[dict], untried: list[dict], now: datetime,
+    report: DeliveryReport,
+) -> None:
+    """Count the failed attempt for every alert of the wave and make the whole destination
+    wait, with one log line for all of them."""
+    exc = trouble.error
+    uncounted = untried if trouble.claimed else batch + untried  # claiming counted the others
+    waiting = untried if trouble.assumed_sent else batch + untried
+    with store.transaction():
+        store.conn.executemany("UPDATE alerts SET attempts = attempts + 1 WHERE id = ?",
+                               [(row["id"],) for row in uncounted])
+        row = store.conn.execute("SELECT max(attempts) FROM alerts WHERE destination = ? AND status = 'pending'",
+                                 (name,)).fetchone()
+        streak = max([int(row[0] or 0), *(int(r["attempts"]) + 1 for r in batch + untried)])
+        delay = exc.retry_after if exc.retry_after is not None else backoff(streak)
+        until = now + timedelta(seconds=delay)
+        for row in waiting:
+            store.defer_alert(row["id"], str(exc), until)  # a claimed row goes back to 'pending'
+        store.conn.execute("UPDATE alerts SET next_attempt_at = ? WHERE destination = ? AND status = 'pending'"
+                           " AND next_attempt_at < ?", (iso(until), name, iso(until)))
+        left = store.conn.execute("SELECT count(*) FROM alerts WHERE destination = ? AND status = 'pending'",
+                                  (name,)).fetchone()[0]
+    report.deferred += len(waiting)
     report.errors.append(f"{name}: {exc}")
-    log.warning("delivery to %s failed (attempt %d, %d alert(s)): %s", name, attempts, len(batch), exc)
+    wait = f"{left} alert(s) wait, next try in {format_duration(timedelta(seconds=max(1, round(delay))))}"
+    if trouble.assumed_sent:
+        log.warning("delivery to %s of %d alert(s) has an unknown outcome; assumed sent, never resent, and "
+                    "listed for the admin chat (%s)%s", name, len(batch), exc, f"; {wait}" if left else "")
+    else:
+        log.warning("delivery to %s failed (attempt %d): %s; %s", name, streak, exc, wait)
+
+
+def _bring_forward(store: Store, name: str, now: datetime) -> int:
+    """A message went through: the destination's alerts waiting out a failure go next wave."""
+    cursor = store.conn.execute("UPDATE alerts SET next_attempt_at = ? WHERE destination = ? AND status = 'pending'"
+                                " AND next_attempt_at > ?", (iso(now), name, iso(now)))
+    return int(cursor.rowcount or 0)

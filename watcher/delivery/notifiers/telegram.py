@@ -11,6 +11,13 @@ then refused for good (permanent). A crash between the send and the outbox's 'se
 resolved as "assume sent" (`unknown_outcome`): Telegram cannot be asked what a bot already
 posted, and a second copy in the monitors' channel is worse than a possible gap; the outbox
 reports such alerts to the admin chat so a person can check (see README, "Exactly once").
+
+The same holds for every failure after which Telegram may have taken the message: the request
+was written and then the answer never came (read timeout), the server closed the connection
+without answering, or the connection was reset while we waited: those raise
+DeliveryError(uncertain=True). Only failures that leave no doubt (`_NEVER_ARRIVED`: the
+connection never opened, the request was never written whole, or Telegram answered with an
+error) are sent again.
 """
 
 from __future__ import annotations
@@ -46,6 +53,32 @@ MAX_LENGTH = 4096
 GROUP_PER_MINUTE = 20
 _RETRY_IN_TEXT = re.compile(r"retry after (\d+)", re.I)
 
+# httpx failures after which Telegram cannot have acted on the request, so sending it again
+# cannot post it twice: no connection (refused, DNS failure, TLS handshake, connect or pool
+# timeout, a proxy that would not connect), or a request never written out whole (a server
+# acts on a complete request only). Every other httpx failure happened once the request was
+# out, waiting for the answer (read timeout, reset, "Server disconnected without sending a
+# response", an answer that could not be read): Telegram may have posted the message.
+_NEVER_ARRIVED: tuple[type[Exception], ...] = (
+    httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError, httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError, httpx.WriteError, httpx.WriteTimeout,
+)
+
+
+def may_have_arrived(exc: NetworkError) -> bool:
+    """Whether Telegram may have taken the request that failed with `exc` (see `_NEVER_ARRIVED`).
+
+    PTB raises NetworkError (TimedOut for timeouts) from the httpx exception, so the cause says
+    how far the request got. A NetworkError without an httpx cause is an answer with an error
+    status (5xx: Telegram said it did not do it) or a failure inside the client before any
+    request, and is safe to retry; a bare TimedOut says nothing more, so it stays unknown."""
+    cause = exc.__cause__
+    if isinstance(cause, _NEVER_ARRIVED):
+        return False
+    if isinstance(cause, httpx.HTTPError):
+        return True
+    return isinstance(exc, TimedOut)
+
 
 class FloodGate:
     """Sliding-window limits per chat and a bot-wide pause, on an injectable clock."""
@@ -80,8 +113,9 @@ class FloodGate:
         return wait
 
     def capacity(self, chat: str) -> int:
-        """How many messages may go to `chat` within the next minute."""
-        if self.clock() < self.paused_until:
+        """How many messages may go to `chat` within the next minute (none while a pause lasts
+        that long; a pause of seconds only delays them, so they need not be grouped)."""
+        if self.paused_until - self.clock() >= 60.0:
             return 0
         used = len(self._window(chat))
         return max(0, (GROUP_PER_MINUTE if self.is_group(chat) else 60) - used)
@@ -164,6 +198,8 @@ class TelegramNotifier:
                 await self.bot.initialize()
             except InvalidToken:
                 raise DeliveryError("Telegram refused the bot token: check WATCHER_TELEGRAM_TOKEN") from None
+            except NetworkError as exc:  # getMe posts nothing, so any network failure is safe to retry
+                raise DeliveryError(self._clean(f"Telegram unreachable ({exc})")) from None
             except TelegramError as exc:
                 raise DeliveryError(self._clean(f"Telegram bot could not start: {type(exc).__name__}: {exc}")) from None
             self._ready = True
@@ -187,6 +223,25 @@ class TelegramNotifier:
         return first_id
 
     async def _send_chunk(self, text: str, parse_mode: str | None, markup: Any, plain: str | None) -> str:
+        try:
+            return await self._post(text, parse_mode, markup)
+        except BadRequest as exc:
+            if parse_mode and "parse" in str(exc).lower():
+                return await self._send_plain(plain or re.sub(r"<[^>]+>", "", text), markup, exc)
+            if "too many requests" in str(exc).lower():
+                return self._raise_flood(exc)
+            raise DeliveryError(self._clean(f"Telegram refused the message: {exc}")) from None
+
+    async def _send_plain(self, text: str, markup: Any, first: Exception) -> str:
+        try:
+            return await self._post(text[:MAX_LENGTH], None, markup)
+        except BadRequest as exc:
+            raise DeliveryError(self._clean(f"Telegram refused the message as HTML ({first}) and as plain "
+                                            f"text ({exc})"), permanent=True) from None
+
+    async def _post(self, text: str, parse_mode: str | None, markup: Any) -> str:
+        """One sendMessage in its flood-limit slot; every failure but BadRequest (the caller's
+        to judge) becomes a DeliveryError that says whether Telegram may have posted it."""
         await self.gate.turn(self.chat_id)
         try:
             sent = await self.bot.send_message(self.chat_id, text, parse_mode=parse_mode, reply_markup=markup,
@@ -196,33 +251,27 @@ class TelegramNotifier:
             seconds = _seconds(exc.retry_after)
             self.gate.pause(seconds)
             raise DeliveryError(f"Telegram flood limit: retry after {seconds:g}s", retry_after=seconds) from None
-        except BadRequest as exc:
-            if parse_mode and "parse" in str(exc).lower():
-                return await self._send_plain(plain or re.sub(r"<[^>]+>", "", text), markup, exc)
-            if "too many requests" in str(exc).lower():
-                return self._raise_flood(exc)
-            raise DeliveryError(self._clean(f"Telegram refused the message: {exc}")) from None
+        except BadRequest:
+            raise
         except TimedOut as exc:
             # A connection that never opened sent nothing: retry. An answer that never came may
             # follow a posted message: the outcome is unknown, as after a crash (see module doc).
-            sent_maybe = not isinstance(exc.__cause__, (httpx.ConnectTimeout, httpx.PoolTimeout))
-            raise DeliveryError(self._clean(f"Telegram did not answer in time: {exc}"), uncertain=sent_maybe) from None
-        except (NetworkError, Forbidden) as exc:
+            raise DeliveryError(self._clean(f"Telegram did not answer in time: {exc}"),
+                                uncertain=may_have_arrived(exc)) from None
+        except NetworkError as exc:
             if "too many requests" in str(exc).lower():
                 return self._raise_flood(exc)
-            raise DeliveryError(self._clean(f"Telegram unreachable or refusing: {type(exc).__name__}: {exc}")) from None
+            if may_have_arrived(exc):  # the request was out when the connection failed
+                raise DeliveryError(self._clean(f"connection lost after the request went out, Telegram may have "
+                                                f"posted it ({exc})"), uncertain=True) from None
+            answered = exc.__cause__ is None  # an error status (5xx) rather than a network failure
+            raise DeliveryError(self._clean(f"Telegram {'failed' if answered else 'unreachable'} ({exc})")) from None
+        except Forbidden as exc:
+            if "too many requests" in str(exc).lower():
+                return self._raise_flood(exc)
+            raise DeliveryError(self._clean(f"Telegram refusing: {type(exc).__name__}: {exc}")) from None
         except TelegramError as exc:
             raise DeliveryError(self._clean(f"Telegram error: {type(exc).__name__}: {exc}")) from None
-
-    async def _send_plain(self, text: str, markup: Any, first: Exception) -> str:
-        await self.gate.turn(self.chat_id)
-        try:
-            sent = await self.bot.send_message(self.chat_id, text[:MAX_LENGTH], reply_markup=markup,
-                                               disable_web_page_preview=True)
-            return str(sent.message_id)
-        except TelegramError as exc:
-            raise DeliveryError(f"Telegram refused the message as HTML ({first}) and as plain text ({exc})",
-                                permanent=True) from None
 
     def _raise_flood(self, exc: Exception) -> str:
         found = _RETRY_IN_TEXT.search(str(exc))
