@@ -18,7 +18,7 @@ MAX_LINES = 400
 MAX_TOP_LEVEL_MODULES = 14
 
 # the core primitives: every wing may import them, they import no wing and no assembly module
-PRIMITIVES = {"models", "errors", "text", "durations", "yamlfile", "http"}
+PRIMITIVES = {"models", "errors", "text", "durations", "yamlfile", "http", "ssrf"}
 # the assembly: modules that wire the wings together into a running watcher
 ASSEMBLY = {"config", "pipeline", "app", "scheduler"}
 UPPER = {"delivery", "bot", "digest", "cli", "demo"}

@@ -8,16 +8,18 @@ Why each limit exists:
   that trickles one byte a second would otherwise hold a slot forever;
 - a body cap checked against Content-Length before reading, and again while streaming the
   decoded body, so a lying header or a gzip bomb cannot fill memory;
+- gzip and deflate are undone here, not by httpx, whose decoder never checks that the stream
+  ended: a cut body would read as a shorter feed, its missing items as "nothing new";
 - ETag / Last-Modified are sent back so an unchanged feed costs a 304 and no parse.
+A broken connection is told in words ("the server closed the connection before ..."), never as
+an exception name with nothing after it. The SSRF guard is watcher/ssrf.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import email.utils
-import ipaddress
-import socket
+import zlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,14 +31,12 @@ import httpx
 from watcher import __version__
 from watcher.errors import FetchFailed, NotModified, SourceBlocked, TooLarge
 from watcher.models import Response
+from watcher.ssrf import ALLOW_PRIVATE, PrivateAddress, Resolver, guarded_transport, request_guard, system_resolver
+from watcher.ssrf import is_private as _is_private  # noqa: F401  (tests and older callers import it from here)
 
 USER_AGENT = f"watcher/{__version__} (human-rights news monitor; +https://github.com/watcher-monitor)"
 MAX_BYTES = 10 * 1024 * 1024
 Params = Mapping[str, str] | Sequence[tuple[str, str]] | None  # pairs when a key repeats (court=a&court=b)
-
-
-# Set by the pipeline for the source being polled: may it reach private addresses?
-ALLOW_PRIVATE: contextvars.ContextVar[bool] = contextvars.ContextVar("watcher_allow_private", default=False)
 
 
 def utcnow() -> datetime:
@@ -75,34 +75,8 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
-class PrivateAddress(Exception):
-    """A request (or a redirect) led to a loopback, private or link-local address."""
-
-
-def _is_private(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    return not ip.is_global or ip.is_multicast
-
-
-async def _guard(request: httpx.Request) -> None:
-    """SSRF guard: a feed URL a monitor added must not reach this machine or the local network,
-    on the first request or after any redirect, unless its source says `allow_private: true`.
-    (A DNS answer that changes between this check and the connection is not caught.)"""
-    if ALLOW_PRIVATE.get():
-        return
-    host = request.url.host
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, request.url.port or 443, type=socket.SOCK_STREAM)
-    except OSError:
-        return  # the connection itself will fail with a DNS error
-    for info in infos:
-        if _is_private(str(info[4][0])):
-            raise PrivateAddress(f"{host} resolves to {info[4][0]}, a private or loopback address "
-                                 "(set allow_private: true on the source to allow it)")
-
-
 def _connect_problem(host: str, exc: Exception) -> str:
-    text = str(exc) or type(exc).__name__
+    text = _message(exc) or type(exc).__name__
     lowered = text.lower()
     if "name or service not known" in lowered or "name resolution" in lowered or "nodename nor servname" in lowered:
         return f"DNS lookup failed for {host}"
@@ -116,8 +90,111 @@ def _snippet(body: bytes, limit: int = 160) -> str:
     return " ".join(text.split())[:limit]
 
 
+def _message(exc: BaseException) -> str:
+    """The first message in the exception's chain: httpx's own is often empty (a connection reset
+    surfaces as a bare ReadError whose cause says '[Errno 104] Connection reset by peer')."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            break
+        if str(seen).strip():
+            return str(seen).strip()
+        seen = seen.__cause__ or seen.__context__
+    return ""
+
+
+def _detail(exc: BaseException) -> str:
+    """'ReadError: [Errno 104] Connection reset by peer', never 'ReadError: ' and nothing."""
+    return f"{type(exc).__name__}: {_message(exc) or 'no detail given'}"
+
+
+def _said(what: str, exc: BaseException) -> str:
+    text = _message(exc)
+    return f"{what}: {text}" if text else f"{what} ({type(exc).__name__})"
+
+
+def _closed_early(exc: httpx.HTTPError) -> bool:
+    if isinstance(exc, (httpx.ReadError, httpx.WriteError, httpx.CloseError)):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, httpx.RemoteProtocolError) and ("disconnect" in text or "peer closed" in text)
+
+
+def _transport_problem(exc: httpx.HTTPError) -> str:
+    """What a monitor reads in the source's health for an HTTP failure before any response."""
+    if _closed_early(exc):
+        return f"the server closed the connection before sending a response ({_detail(exc)})"
+    if isinstance(exc, httpx.ProtocolError):
+        return f"the server's answer is not valid HTTP ({_detail(exc)})"
+    if isinstance(exc, httpx.ProxyError):
+        return f"the proxy failed ({_detail(exc)})"
+    return _detail(exc)
+
+
+def _body_problem(exc: httpx.HTTPError, received: int, expected: int | None) -> str:
+    """The same, once the response has started: how much of the body came."""
+    if not _closed_early(exc):
+        return f"the response broke off after {received:,} bytes ({_detail(exc)})"
+    if expected is not None:
+        return (f"the response ended early: {received:,} of {expected:,} bytes; the server closed the "
+                f"connection before the response ended ({_detail(exc)})")
+    return f"the server closed the connection before the response ended, after {received:,} bytes ({_detail(exc)})"
+
+
+class _Inflate:
+    """One gzip or deflate layer undone in bounded steps: never more than `limit` bytes of output
+    (a gzip bomb stops there), and `finish` tells a stream that never reached its end."""
+
+    def __init__(self, coding: str, limit: int):
+        self.coding = "gzip" if coding in ("gzip", "x-gzip") else "deflate"
+        self._limit = limit
+        self._out = 0
+        self._fed = False
+        self._raw_deflate = False
+        self._z = self._new()
+
+    def _new(self) -> Any:
+        wbits = 16 + zlib.MAX_WBITS if self.coding == "gzip" else -zlib.MAX_WBITS if self._raw_deflate else zlib.MAX_WBITS
+        return zlib.decompressobj(wbits)
+
+    def feed(self, data: bytes) -> bytes:
+        out = bytearray()
+        while data:
+            if self._z.eof:
+                if self.coding != "gzip" or data[:1] != b"\x1f":
+                    return bytes(out)  # bytes after the end of the stream: ignored, as gzip(1) does
+                self._z = self._new()  # a second gzip member
+            try:
+                chunk = self._z.decompress(data, self._limit - self._out + 1)
+            except zlib.error:
+                if self.coding != "deflate" or self._fed or self._raw_deflate:
+                    raise
+                self._raw_deflate = True  # "deflate" without the zlib wrapper, as some servers send it
+                self._z = self._new()
+                continue
+            self._fed = True
+            self._out += len(chunk)
+            if self._out > self._limit:
+                raise TooLarge(f"body is over the {self._limit:,}-byte cap (stopped reading)")
+            out += chunk
+            data = self._z.unused_data if self._z.eof else b""  # below the cap all input is consumed
+        return bytes(out)
+
+    def finish(self) -> None:
+        if self._fed and not self._z.eof:
+            raise FetchFailed(f"the {self.coding} stream ended early, after {self._out:,} bytes of content: "
+                              "the body was cut short")
+
+
+def _decoders(content_encoding: str, limit: int) -> list[_Inflate]:
+    """The layers to undo, last applied first; identity and unknown values pass through, as in httpx."""
+    codings = [c.strip().lower() for c in content_encoding.split(",")]
+    return [_Inflate(c, limit) for c in reversed(codings) if c in ("gzip", "x-gzip", "deflate")]
+
+
 class Fetcher:
-    """Downloads documents for sources. Pass `transport` to serve requests from a test double."""
+    """Downloads documents for sources. Pass `transport` to serve requests from a test double
+    (no SSRF guard then), `resolver` to answer DNS questions for the SSRF guard."""
 
     def __init__(
         self,
@@ -134,8 +211,10 @@ class Fetcher:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         max_wait: float = 120.0,
         allow_private: bool = False,
+        resolver: Resolver = system_resolver,
     ):
         self._transport = transport
+        self._resolver = resolver
         self._slots = asyncio.Semaphore(concurrency)
         self._per_host = per_host
         self._host_slots: dict[str, asyncio.Semaphore] = {}
@@ -144,14 +223,17 @@ class Fetcher:
         self.max_bytes = max_bytes
         self._max_redirects = max_redirects
         self._user_agent = user_agent
-        self._clients: dict[str | None, httpx.AsyncClient] = {}
+        # one client per proxy and per allow_private, so a connection opened for a source that may
+        # reach private addresses is never reused for one that may not
+        self._clients: dict[tuple[str | None, bool], httpx.AsyncClient] = {}
         self.clock = clock
         self.sleep = sleep
         self.max_wait = max_wait
         self.allow_private = allow_private
 
     def _client(self, proxy: str | None) -> httpx.AsyncClient:
-        key = None if self._transport is not None else proxy
+        private = ALLOW_PRIVATE.get()
+        key = (None, False) if self._transport is not None else (proxy, private)
         client = self._clients.get(key)
         if client is None:
             kwargs: dict[str, Any] = {}
@@ -159,12 +241,14 @@ class Fetcher:
                 kwargs["transport"] = self._transport
             elif proxy:
                 kwargs["proxy"] = proxy
+            elif not private and (guarded := guarded_transport(self._resolver)) is not None:
+                kwargs["transport"] = guarded
             client = httpx.AsyncClient(
                 timeout=self._timeout,
                 follow_redirects=True,
                 max_redirects=self._max_redirects,
                 headers={"User-Agent": self._user_agent, "Accept-Encoding": "gzip, deflate"},
-                event_hooks={"request": [] if self._transport is not None else [_guard]},
+                event_hooks={"request": [] if self._transport is not None else [request_guard(self._resolver)]},
                 **kwargs,
             )
             self._clients[key] = client
@@ -234,13 +318,13 @@ class Fetcher:
             except httpx.TooManyRedirects:
                 raise FetchFailed(f"more than {self._max_redirects} redirects") from None
             except httpx.UnsupportedProtocol as exc:
-                raise FetchFailed(f"unsupported URL scheme: {exc}") from None
+                raise FetchFailed(_said("unsupported URL scheme", exc)) from None
             except httpx.ConnectError as exc:
                 raise FetchFailed(_connect_problem(host, exc)) from None
             except httpx.DecodingError as exc:
-                raise FetchFailed(f"could not decode the body: {exc}") from None
+                raise FetchFailed(_said("could not decode the body", exc)) from None
             except httpx.HTTPError as exc:
-                raise FetchFailed(f"{type(exc).__name__}: {exc}") from None
+                raise FetchFailed(_transport_problem(exc)) from None
             finally:
                 if token is not None:
                     ALLOW_PRIVATE.reset(token)
@@ -255,14 +339,10 @@ class Fetcher:
             if resp.status_code == 304:
                 raise NotModified()
             length = resp.headers.get("content-length", "")
-            if length.isdigit() and int(length) > self.max_bytes:
-                raise TooLarge(f"body of {int(length):,} bytes is over the {self.max_bytes:,}-byte cap")
-            body = bytearray()
-            async for chunk in resp.aiter_bytes():
-                body.extend(chunk)
-                if len(body) > self.max_bytes:
-                    raise TooLarge(f"body is over the {self.max_bytes:,}-byte cap (stopped reading)")
-            content = bytes(body)
+            expected = int(length) if length.isdigit() else None
+            if expected is not None and expected > self.max_bytes:
+                raise TooLarge(f"body of {expected:,} bytes is over the {self.max_bytes:,}-byte cap")
+            content = await self._read_body(resp, expected)
             status = resp.status_code
             final_url = str(resp.url)
         if status in (401, 403, 451):
@@ -278,3 +358,31 @@ class Fetcher:
             wait = retry_after_seconds(resp_headers.get("retry-after"), now) if status == 503 else None
             raise FetchFailed(f"HTTP {status}; received: {_snippet(content)!r}", retry_after=wait, status=status)
         return Response(url=final_url, status=status, headers=resp_headers, content=content, fetched_at=now)
+
+    async def _read_body(self, resp: httpx.Response, expected: int | None) -> bytes:
+        """The whole body, decoded, under the cap; FetchFailed if it was cut short."""
+        if resp.is_stream_consumed:  # a test double (httpx.MockTransport) answers with a body already read
+            if len(resp.content) > self.max_bytes:
+                raise TooLarge(f"body is over the {self.max_bytes:,}-byte cap (stopped reading)")
+            return resp.content
+        layers = _decoders(resp.headers.get("content-encoding", ""), self.max_bytes)
+        body = bytearray()
+        received = 0
+        try:
+            async for chunk in resp.aiter_raw():
+                received += len(chunk)
+                for layer in layers:
+                    chunk = layer.feed(chunk)
+                body.extend(chunk)
+                if len(body) > self.max_bytes or received > self.max_bytes:
+                    raise TooLarge(f"body is over the {self.max_bytes:,}-byte cap (stopped reading)")
+        except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            raise FetchFailed(_body_problem(exc, received, expected)) from None
+        except zlib.error as exc:
+            raise FetchFailed(_said("could not decode the body", exc)) from None
+        chunked = "chunked" in resp.headers.get("transfer-encoding", "").lower()
+        if expected is not None and not chunked and received < expected:
+            raise FetchFailed(f"the response ended early: {received:,} of {expected:,} bytes")
+        for layer in layers:
+            layer.finish()
+        return bytes(body)
