@@ -32,7 +32,7 @@ class Paths:
 
 def load_feeds(path: Path) -> list[SourceSettings]:
     """Load and validate feeds.yaml; raise ConfigError listing every problem with its line."""
-    doc = load_yaml(path)
+    doc = load_yaml(path, kind="feeds")
     return parse_feeds(doc)
 
 

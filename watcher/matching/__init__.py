@@ -4,16 +4,19 @@ The engine (names.py for people, keywords.py for incident types, countries.py fo
 compiled once per rules load and reused for every item. `analyse` gives the full picture used
 by `watcher match` and `watcher rules test`: people, incident types, countries, and every
 match with the variant, span and reason.
+
+Invisible characters (soft hyphens, bidi controls, ...) are removed before anything is read,
+and the spans found in the visible text are mapped back to the text as it was given.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from watcher.matching.countries import tag_countries
 from watcher.matching.keywords import PhraseIndex
 from watcher.matching.names import NameIndex, mention_match
-from watcher.matching.normalize import tokenize
+from watcher.matching.normalize import tokenize, visible
 from watcher.models import Item, Match
 from watcher.rules import Rules
 
@@ -47,6 +50,15 @@ class Matcher:
         self.incident_regexes = [(t, i.compiled_regex()) for t, i in rules.incident_types.items() if i.regex]
 
     def analyse(self, text: str) -> Analysis:
+        """Everything the rules find in `text`; spans index `text` itself, invisible characters
+        and all (a name hyphenated by a CMS, "Bakho\u00addir", is found and reported whole)."""
+        shown = visible(text)
+        result = self._analyse(shown.text)
+        if shown.changed:
+            result.matches = [_restored(m, text, shown.span(*m.span)) for m in result.matches]
+        return result
+
+    def _analyse(self, text: str) -> Analysis:
         tokens = tokenize(text)
         result = Analysis()
         people_seen: dict[str, None] = {}
@@ -78,6 +90,10 @@ class Matcher:
         result.countries, result.origin, result.host = tag_countries(tokens, [self.countries[n] for n in result.people])
         result.matches.sort(key=lambda m: (m.kind != "person", m.span))
         return result
+
+
+def _restored(found: Match, text: str, span: tuple[int, int]) -> Match:
+    return replace(found, span=span, text=text[span[0]:span[1]])
 
 
 def matcher_for(rules: Rules) -> Matcher:

@@ -28,6 +28,7 @@ Pause = Annotated[timedelta, BeforeValidator(lambda v: parse_duration(v, allow_z
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _LANG = re.compile(r"^[a-z]{2,3}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
+_PARAM_NAME_BAD = re.compile(r"[\s=&?#]")
 
 
 class SourceSettings(BaseModel):
@@ -48,6 +49,9 @@ class SourceSettings(BaseModel):
     # what alerts: any matching rule, or only a watched person (the type's default if unset)
     alerts: Literal["matches", "people"] | None = None
     allow_private: bool = False  # may this source reach loopback/private addresses (a local mirror)?
+    # query parameters never dropped from this source's links, for a site whose article id looks
+    # like a tracking parameter (`?from=123`); see watcher.text.canonical_url
+    keep_params: tuple[str, ...] = ()
 
     @field_validator("id")
     @classmethod
@@ -70,6 +74,22 @@ class SourceSettings(BaseModel):
             if not _COUNTRY.match(code):
                 raise ValueError(f"{code!r} is not an ISO 3166 country code like UZ, TJ")
         return value
+
+    @field_validator("keep_params", mode="before")
+    @classmethod
+    def _check_keep_params(cls, value: Any) -> Any:
+        """A list of names: a bare string would otherwise be refused with pydantic's 'valid tuple'."""
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{value!r} must be a list of query parameter names, like [from, id]")
+        names = []
+        for name in value:
+            name = str(name).strip()
+            if not name:
+                raise ValueError("a query parameter name must not be empty")
+            if _PARAM_NAME_BAD.search(name):
+                raise ValueError(f"{name!r} is not a query parameter name (no spaces, =, &, ?, #)")
+            names.append(name)
+        return tuple(names)
 
     @field_validator("proxy")
     @classmethod
