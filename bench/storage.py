@@ -122,7 +122,7 @@ def run_cycle(path: Path, feeds: list[tuple[str, list]], rules, *, full: bool, c
         else:
             with store.transaction():
                 t0 = time.perf_counter()
-                added, _ = store.add_items(items, now)
+                added = store.add_items(items, now).new
                 adding += time.perf_counter() - t0
             new += len(added)
     checkpoint = 0.0

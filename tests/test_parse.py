@@ -56,11 +56,16 @@ def test_key_falls_back_from_guid_to_link_to_content_hash() -> None:
     assert items[2].key.startswith("sha256:") and items[2].key[7:] == items[2].content_hash
 
 
-def test_duplicate_guids_in_one_feed_keep_the_first() -> None:
+def test_a_guid_reused_for_another_story_is_a_story_of_its_own() -> None:
+    """A guid is a hint, not the identity (issue #11): exact repeats are one item, a different
+    text under the same guid is another story with a key of its own, flagged for the health."""
     items = parse_feed(_response(_rss(
-        "<item><guid>same</guid><title>first</title></item><item><guid>same</guid><title>second</title></item>"
+        "<item><guid isPermaLink='false'>same</guid><link>https://x.org/1</link><title>first</title></item>"
+        "<item><guid isPermaLink='false'>same</guid><link>https://x.org/2</link><title>second</title></item>"
+        "<item><guid isPermaLink='false'>same</guid><link>https://x.org/1</link><title>first</title></item>"
     )), "s")
-    assert [i.title for i in items] == ["first"]
+    assert [i.title for i in items] == ["first", "second"]
+    assert items[0].key == "same" and items[1].key.startswith("same#") and items[1].flags == ("guid_reused",)
 
 
 def test_missing_future_and_past_dates() -> None:

@@ -6,6 +6,7 @@ Both `watcher poll --once` and `watcher run` use `App`; they differ only in who 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -19,7 +20,8 @@ from watcher.http import Fetcher, utcnow
 from watcher.errors import DeliveryError
 from watcher.delivery.notifiers import Notifier, configured_notifiers
 from watcher.delivery.outbox import DeliveryReport, deliver_pending, recover_interrupted, uncertain_notice
-from watcher.pipeline import Context, PollReport, poll_sources
+from watcher.matching import matcher_for
+from watcher.pipeline import Context, PollReport, poll_source, poll_sources
 from watcher.rules import RulesHolder
 from watcher.sources import Source, build_source
 from watcher.store import Store
@@ -52,7 +54,10 @@ class App:
     ) -> App:
         """Load and validate everything first (raising ConfigError), then open the state."""
         settings = load_feeds(paths.feeds)
-        rules = RulesHolder(paths.rules)
+        rules = RulesHolder(paths.rules, prepare=matcher_for)
+        if not rules.rules.people:
+            log.warning("THE WATCHLIST IS EMPTY: no person is watched, so no alert will name anyone "
+                        "(add people to %s/people.yaml or with /watch)", paths.rules)
         environ = env if env is not None else os.environ
         if notifiers is None:
             notifiers, admin = configured_notifiers(environ)
@@ -87,9 +92,40 @@ class App:
             chosen = [known[i] for i in only]
         return chosen
 
+    async def refresh_rules(self) -> bool:
+        """Reload the rules if a file changed, in a worker thread: loading and compiling a long
+        watchlist takes seconds that must not stall the event loop's polls and deliveries."""
+        if not self.rules.changed():
+            return False
+        return await asyncio.to_thread(self.rules.refresh)
+
     async def poll(self, sources: list[Source], *, respect_backoff: bool = True) -> list[PollReport]:
-        self.rules.refresh()
+        await self.refresh_rules()
         return await poll_sources(sources, self.context, respect_backoff=respect_backoff)
+
+    async def poll_and_deliver(self, sources: list[Source], *, respect_backoff: bool = True,
+                               max_wait: float = 120.0) -> tuple[list[PollReport], DeliveryReport]:
+        """One cycle for `poll --once`: every source polled concurrently, and each source's
+        alerts delivered as soon as its poll is done, so a slow or hostile source (a server
+        that answers a byte a second) never holds back the alerts of the others."""
+        await self.refresh_rules()
+        total = DeliveryReport()
+        lock = asyncio.Lock()
+
+        async def deliver_now() -> None:
+            async with lock:  # one delivery at a time; a later one picks up what waits
+                _merge(total, await self.deliver())
+
+        async def one(source: Source) -> PollReport:
+            report = await poll_source(source, self.context, respect_backoff=respect_backoff)
+            if report.alerts:
+                await deliver_now()
+            return report
+
+        reports = list(await asyncio.gather(*(one(s) for s in sources)))
+        async with lock:
+            _merge(total, await self.deliver_all(max_wait))
+        return reports, total
 
     async def deliver(self) -> DeliveryReport:
         report = await deliver_pending(self.store, self.notifiers, self.clock)
@@ -126,12 +162,7 @@ class App:
                 return total
             await self.fetcher.sleep(wait)
             waited += wait
-            report = await self.deliver()
-            total.sent += report.sent
-            total.messages += report.messages
-            total.failed += report.failed
-            total.deferred = report.deferred
-            total.errors += report.errors
+            _merge(total, await self.deliver())
 
     async def recover(self) -> int:
         """Resolve alerts a crash left mid-send; tell the admin chat about uncertain ones."""
@@ -146,3 +177,13 @@ class App:
             if close is not None:
                 await close()
         self.store.close()
+
+
+def _merge(total: DeliveryReport, report: DeliveryReport) -> None:
+    """Add one delivery's figures to a cycle's; what still waits is the latest figure."""
+    total.sent += report.sent
+    total.messages += report.messages
+    total.failed += report.failed
+    total.deferred = report.deferred
+    total.uncertain += report.uncertain
+    total.errors += report.errors

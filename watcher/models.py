@@ -33,11 +33,19 @@ class Item:
     language: str | None = None
     content_hash: str = ""
     fields: dict[str, str] = field(default_factory=dict)  # structured extras (court, case number, ...)
+    # what the parser noticed about the source while reading this item, e.g. "guid_reused",
+    # "mojibake": never stored with the item; the pipeline turns them into the source's notice
+    flags: tuple[str, ...] = ()
 
     def text(self) -> str:
         """Everything that is matched: title, summary and the structured fields."""
         parts = [self.title, self.summary, *self.fields.values()]
         return "\n".join(p for p in parts if p)
+
+
+def story_key(key: str, digest: str) -> str:
+    """The key of a story that arrived under a key (a guid) already used by another story."""
+    return f"{key}#{digest[:16]}"
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,7 @@ def _record_items(
     alerts = silenced = 0
     with store.transaction():
         muted = store.active_mutes(source.id, now)
-        new, sightings = store.add_items(items, now)
+        new, sightings, reused = store.add_items(items, now)
         for stored in new:
             matches = match(stored.item, rules)
             if not matches:
@@ -170,8 +170,10 @@ def _record_items(
         if now - datetime.fromisoformat(last_new) > quiet_threshold(source, recent):
             health = "quiet"
         first = responses[0] if responses else None
+        notice = source_notice(items, reused)
         store.update_source(
             source.id,
+            notice=notice,
             etag=first.header("etag") or None if first else None,
             last_modified=first.header("last-modified") or None if first else None,
             last_new_item=last_new,
@@ -179,10 +181,33 @@ def _record_items(
             **_ok_fields(state, now, health),
         )
     _log_transition(source.id, state, health, None)
+    if notice and notice != state.get("notice"):
+        log.warning("source %s: %s", source.id, notice)
     if silent and new:
         log.info("source %s: first poll, %d existing items recorded without alerting (backfill: silent)",
                  source.id, len(new))
     return PollReport(source.id, health, items=len(items), new=len(new), alerts=alerts, silenced=silenced)
+
+
+NOTICES = {
+    "guid_reused": "the feed gives one guid to different stories ({n} this poll); watcher tells them apart"
+                   " by link and text",
+    "link_shared": "different stories share one link ({n} this poll); watcher tells them apart by text",
+    "mojibake": "text looks garbled, a wrong character encoding? ({n} item(s) this poll); names in it"
+                " may not match",
+}
+
+
+def source_notice(items: list[Item], reused_in_store: int) -> str | None:
+    """What this poll's content showed about the source that monitors should know, or None."""
+    counts: dict[str, int] = {}
+    for item in items:
+        for flag in item.flags:
+            counts[flag] = counts.get(flag, 0) + 1
+    if reused_in_store:
+        counts["guid_reused"] = counts.get("guid_reused", 0) + reused_in_store
+    said = [NOTICES[flag].format(n=n) for flag, n in counts.items() if flag in NOTICES]
+    return "; ".join(said) or None
 
 
 def _ok_fields(state: dict, now: datetime, health: str) -> dict:
@@ -198,6 +223,12 @@ def _ok_fields(state: dict, now: datetime, health: str) -> dict:
 
 
 def _record_unchanged(source: Source, ctx: Context, state: dict, now: datetime) -> PollReport:
+    if not (state.get("etag") or state.get("last_modified")):
+        # 304 is an answer to "has it changed since the copy I have?": asked without validators,
+        # it means the server has never sent the content (a broken cache or a hostile server)
+        return _record_failure(source, ctx, state, now, "failing",
+                               "HTTP 304 Not Modified to a request that named no copy: the server has never sent"
+                               " the feed", None)
     last_new = state.get("last_new_item")
     health = "ok"
     if last_new and now - datetime.fromisoformat(last_new) > quiet_threshold(source, ctx.store.recent_published(source.id)):

@@ -17,7 +17,6 @@ import random
 import signal
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
-from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -38,11 +37,12 @@ class Runner:
     """Owns the scheduler and the set of jobs in flight, so shutdown can wait for them."""
 
     def __init__(self, app: App, *, delivery_every: timedelta = DELIVERY_EVERY, grace: float = GRACE_SECONDS,
-                 env: Mapping[str, str] | None = None):
+                 env: Mapping[str, str] | None = None, bot_retry: tuple[float, float] | None = None):
         self.app = app
         self.env = env if env is not None else os.environ
         self.delivery_every = delivery_every
         self.grace = grace
+        self.bot_retry = bot_retry  # (first wait, longest wait) between the bot's starts; None: 5 s to 5 min
         self.stop = asyncio.Event()
         self._inflight: set[asyncio.Task[object]] = set()
 
@@ -98,15 +98,22 @@ class Runner:
                           max_instances=1, coalesce=True)
         if app.admin is not None:
             from watcher.delivery.health import report_health
+            from watcher.delivery.rules_health import report_rules
 
             admin = app.admin
+
+            async def health() -> None:
+                await report_health(app.store, admin, app.clock)
+                await report_rules(app.store, admin, app.rules, app.clock)
+
             scheduler.add_job(
-                self._tracked(lambda: report_health(app.store, admin, app.clock)),
+                self._tracked(health),
                 IntervalTrigger(seconds=HEALTH_EVERY.total_seconds()), id="health", max_instances=1, coalesce=True,
+                next_run_time=now,  # at start too: an empty watchlist is said at once, without delaying polls
             )
         self._add_digest(scheduler)
         self._add_retention(scheduler)
-        bot = await self._start_bot()
+        bot = self._start_bot()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
@@ -121,7 +128,7 @@ class Runner:
             log.info("stopping: waiting up to %gs for %d job(s) in flight", self.grace, len(self._inflight))
             scheduler.shutdown(wait=False)
             if bot is not None:
-                await bot.stop()
+                await self._stop_bot(bot)
             await self._drain()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 try:
@@ -169,8 +176,10 @@ class Runner:
         scheduler.add_job(self._tracked(prune), IntervalTrigger(hours=24), id="retention", max_instances=1,
                           coalesce=True, next_run_time=app.clock() + timedelta(minutes=10))
 
-    async def _start_bot(self) -> Any:
-        """The monitors' bot, in this loop, when Telegram is configured."""
+    def _start_bot(self) -> asyncio.Task[None] | None:
+        """The monitors' bot, when Telegram is configured, in a task of this loop that starts it
+        and restarts it with backoff (MonitorsBot.keep_running): Telegram unreachable at start,
+        or polling that dies later, never stops or delays polls and delivery."""
         token = self.env.get("WATCHER_TELEGRAM_TOKEN", "").strip()
         if not token:
             return None
@@ -181,22 +190,31 @@ class Runner:
         allowlist = load_allowlist(self.app.paths.rules, self.env)
         if not allowlist:
             log.warning("no monitors allowlisted: the bot will refuse every command (see README)")
-        bot = MonitorsBot(self.app, token, api_base(self.env), allowlist,
-                          RulesEditor(self.app.paths.rules, self.app.store, self.app.clock))
         try:
-            await bot.start()
-        except Exception as exc:  # a bad token or an unreachable Bot API must not stop polling
-            text = f"{type(exc).__name__}: {exc}".replace(token, "<token>")
-            log.error("the monitors' bot could not start (alerts go on being queued): %s", text)
+            bot = MonitorsBot(self.app, token, api_base(self.env), allowlist,
+                              RulesEditor(self.app.paths.rules, self.app.store, self.app.clock))
+        except Exception as exc:  # a malformed setting must not stop polling either
+            log.error("the monitors' bot was not set up (alerts go on): %s",
+                      f"{type(exc).__name__}: {exc}".replace(token, "<token>"))
             return None
-        log.info("monitors' bot started (%d monitor(s) allowlisted)", len(allowlist))
-        return bot
+        retry = {"first": self.bot_retry[0], "most": self.bot_retry[1]} if self.bot_retry else {}
+        return asyncio.create_task(bot.keep_running(self.stop, **retry), name="monitors-bot")
+
+    async def _stop_bot(self, task: asyncio.Task[None]) -> None:
+        """Let the bot stop itself (it watches `self.stop`) within the grace period, else cancel it."""
+        self.stop.set()
+        done, _ = await asyncio.wait({task}, timeout=self.grace)
+        if not done:
+            task.cancel()
+            await asyncio.wait({task}, timeout=5)
+        elif not task.cancelled() and task.exception() is not None:
+            log.error("the monitors' bot ended with an error: %s", type(task.exception()).__name__)
 
     async def _checkpoint(self) -> None:
         self.app.store.checkpoint()
 
     async def _refresh_rules(self) -> None:
-        self.app.rules.refresh()
+        await self.app.refresh_rules()
 
     async def _drain(self) -> None:
         pending = set(self._inflight)

@@ -74,7 +74,7 @@ class ButtonsMixin:
             await query.answer("Not added")
             await query.edit_message_text(f"Not added: {exc}")
             return
-        self.app.rules.refresh()
+        await self.app.refresh_rules()  # in a worker thread: a long watchlist must not stall the loop
         await query.answer("Added")
         await query.edit_message_text(f"Done: {edit.summary}")
 

@@ -87,6 +87,16 @@ def digest(ctx: click.Context, preview: bool, send: bool, day: str | None, out: 
         return await service.send(now, day=chosen, force=force)
 
     report = asyncio.run(go())
+    if now < service.schedule.send_time(chosen):
+        click.echo(f"digest for {chosen} so far: {report.early} sent early"
+                   + (f", {report.failed} failed" if report.failed else "")
+                   + f"; the day is not over, so its full digest still goes out at "
+                   f"{service.schedule.at.strftime('%H:%M')} {service.schedule.tz}", err=True)
+        for error in report.errors:
+            click.echo(f"  {error}", err=True)
+        if report.failed:
+            sys.exit(1)
+        return
     click.echo(f"digest for {chosen}: {report.sent} sent"
                + (f", {report.already} already sent (use --force to send again)" if report.already else "")
                + (f", {report.skipped} empty and not sent" if report.skipped else "")

@@ -57,8 +57,7 @@ def poll(ctx: click.Context, once: bool, only: tuple[str, ...]) -> None:
 async def _one_cycle(app: App, chosen: list[Any]) -> None:
     try:
         await app.recover()
-        reports = await app.poll(chosen, respect_backoff=False)
-        delivery = await app.deliver_all()
+        reports, delivery = await app.poll_and_deliver(chosen, respect_backoff=False)
     finally:
         await app.aclose()
     new = sum(r.new for r in reports)
@@ -106,9 +105,11 @@ def sources(ctx: click.Context) -> None:
         elif not setting.enabled:
             health += " (disabled)"
         error = (row.get("last_error") or "") if health.split()[0] != "ok" else ""
+        if not error and row.get("notice"):
+            error = "notice: " + row["notice"]
         table.append((
             source_id, (setting.type if setting else row.get("type", "?")), health, _ago(row.get("last_ok"), now),
-            str(row.get("items_seen", 0)), str(row.get("consecutive_failures", 0)), error[:70],
+            str(row.get("items_seen", 0)), str(row.get("consecutive_failures", 0)), error[:160],
         ))
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]) - 1)]
     for r in table:

@@ -50,6 +50,9 @@ class Digest:
     problems: list[SourceProblem] = field(default_factory=list)
     sources_total: int = 0
     sources_healthy: int = 0
+    # sent on request before the day's send time: covers start -> the moment it was made, and
+    # the day's own digest still goes out at the send time with the whole window
+    partial: bool = False
 
     @property
     def empty(self) -> bool:

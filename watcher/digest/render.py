@@ -143,7 +143,7 @@ def _plural(n: int, word: str) -> str:
 
 
 def subject(digest: Digest) -> str:
-    head = f"watcher digest {digest.day.isoformat()}"
+    head = f"watcher digest {digest.day.isoformat()}" + (" so far" if digest.partial else "")
     if digest.empty:
         return f"{head}: nothing matched"
     urgent = len(digest.urgent)

@@ -81,10 +81,15 @@ class DigestSchedule:
         return today if self.send_time(today) <= now else today - timedelta(days=1)
 
 
-def build_digest(store: Store, day: date, schedule: DigestSchedule, rules: Rules | None = None) -> Digest:
-    """What happened in the window of `day`: the alerted items, and the sources that failed."""
+def build_digest(store: Store, day: date, schedule: DigestSchedule, rules: Rules | None = None,
+                 until: datetime | None = None) -> Digest:
+    """What happened in the window of `day`: the alerted items, and the sources that failed.
+    With `until` before the window's end, a partial digest of the window so far."""
     start, end = schedule.window(day)
-    digest = Digest(day=day, timezone=str(schedule.tz), start=start, end=end)
+    partial = until is not None and until < end
+    if partial:
+        end = max(start, until)
+    digest = Digest(day=day, timezone=str(schedule.tz), start=start, end=end, partial=partial)
     rows = store.conn.execute(
         "SELECT item_id, max(urgent) AS urgent FROM alerts WHERE created_at > ? AND created_at <= ?"
         " GROUP BY item_id", (iso(start), iso(end)))
@@ -136,6 +141,7 @@ class DigestReport:
     deferred: int = 0
     failed: int = 0
     already: int = 0
+    early: int = 0  # partial digests sent on request before the day's send time
     errors: list[str] = field(default_factory=list)
 
 
@@ -176,11 +182,12 @@ class DigestService:
         with self.store.transaction():
             for d in days:
                 start, end = self.schedule.window(d)
+                due = max(now, end)  # a day asked for early is still sent at its send time, not before
                 for recipient in self.recipients:
                     cursor = self.store.conn.execute(
                         "INSERT INTO digests (day, recipient, window_start, window_end, next_attempt_at)"
                         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (day, recipient) DO NOTHING",
-                        (d.isoformat(), recipient, iso(start), iso(end), iso(now)))
+                        (d.isoformat(), recipient, iso(start), iso(end), iso(due)))
                     if cursor.rowcount:
                         added.append(d)
         return sorted(set(added))
@@ -192,7 +199,13 @@ class DigestService:
         return await self.send(now)
 
     async def send(self, now: datetime, *, day: date | None = None, force: bool = False) -> DigestReport:
+        """Send what is pending and due (or the rows of `day`). Asked for a day whose send time
+        has not come, it sends a partial digest of the window so far and leaves the day's row
+        alone: alerts raised before the send time still reach the day's own digest."""
         report = DigestReport()
+        if day is not None and now < self.schedule.send_time(day):
+            await self._send_early(day, now, report)
+            return report
         sql = "SELECT * FROM digests WHERE "
         if day is not None:
             rows = self.store.conn.execute(sql + "day = ? ORDER BY id", (day.isoformat(),)).fetchall()
@@ -237,6 +250,22 @@ class DigestService:
             return
         self._finish(row["id"], "sent", now, message_id, None)
         report.sent += 1
+
+    async def _send_early(self, day: date, now: datetime, report: DigestReport) -> None:
+        """Once per request and recipient, recorded nowhere: the day's row stays pending."""
+        from watcher.digest.render import render_digest
+
+        message = render_digest(build_digest(self.store, day, self.schedule, self.rules(), until=now))
+        for recipient in self.recipients:
+            try:
+                await self.notifier_for(recipient).send(message)
+            except DeliveryError as exc:
+                report.failed += 1
+                report.errors.append(str(exc))
+                continue
+            report.early += 1
+        log.info("partial digest for %s sent early to %d recipient(s); the day's digest still goes out at %s",
+                 day, report.early, self.schedule.at.strftime("%H:%M"))
 
     def _finish(self, row_id: int, status: str, now: datetime, message_id: str | None, note: str | None) -> None:
         with self.store.transaction():

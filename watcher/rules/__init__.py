@@ -1,7 +1,9 @@
 """The rules wing: what monitors watch (people, incident types) and how their edits are written.
 
 - model.py: the rules as validated data (`Person`, `IncidentType`, `Rules`), `load_rules` with
-  file:line errors, and `RulesHolder`, which reloads them when the files change.
+  file:line errors.
+- holder.py: `RulesHolder`, the rules in force, reloaded when the files change, refusing a
+  broken folder or one that would silently stop watching every (or most) people.
 - editing.py: the edits monitors make from the bot or the CLI (watch, unwatch, keywords).
 - writer.py: how an edit reaches disk safely (lock, validation of the whole folder, atomic
   replace, audit row).
@@ -12,7 +14,8 @@ May import the core and `watcher.store` (for the audit table); never delivery, d
 
 from watcher.errors import EditRefused
 from watcher.rules.editing import Edit, RulesEditor
-from watcher.rules.model import INCIDENT_TYPES, IncidentType, Person, Rules, RulesHolder, load_rules
+from watcher.rules.holder import RulesHolder
+from watcher.rules.model import INCIDENT_TYPES, IncidentType, Person, Rules, load_rules
 
 __all__ = ["INCIDENT_TYPES", "Edit", "EditRefused", "IncidentType", "Person", "Rules", "RulesEditor",
            "RulesHolder", "load_rules"]

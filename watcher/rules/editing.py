@@ -27,6 +27,7 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from watcher.errors import EditRefused
+from watcher.rules.holder import forget_removed_by_command, note_removed_by_command
 from watcher.rules.model import _LANG
 from watcher.rules.writer import Edit, RulesWriter, _Change
 from watcher.rules.yamledit import (
@@ -134,9 +135,15 @@ class RulesEditor(RulesWriter):
             people = tree["people"]
             before = _plain(people[index])
             line_text, removed = remove_item(text, people, index, tree, "people")
-            return self._commit(who, texts, _Change(
-                file, text, line_text, tree, detect_indent(text), removed, "unwatch",
-                {"before": before, "after": None}, f"No longer watching {before.get('name')} ({file})."))
+            # noted before the file changes, so a reload racing this edit already knows it
+            note_removed_by_command(self.folder, str(before.get("name", "")))
+            try:
+                return self._commit(who, texts, _Change(
+                    file, text, line_text, tree, detect_indent(text), removed, "unwatch",
+                    {"before": before, "after": None}, f"No longer watching {before.get('name')} ({file})."))
+            except BaseException:
+                forget_removed_by_command(self.folder, str(before.get("name", "")))
+                raise
 
     # -- keywords -------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 Every `*.yaml` file in the rules folder may hold a `people:` list and/or an `incident_types:`
 mapping, so monitors can split a long watchlist by country or team. A broken file is refused
-as a whole with file:line errors; `RulesHolder` keeps the previous rules in force.
+as a whole with file:line errors; `RulesHolder` (holder.py) keeps the previous rules in force.
 
 Errors name people by position ("person #3"), never by name: the watchlist is sensitive and
 error text ends up in logs.
@@ -256,30 +256,3 @@ def _load_file(
         types_seen[type_id] = (doc, loc)
         incident_types[type_id] = incident
     return problems
-
-
-class RulesHolder:
-    """The rules in force. `refresh()` reloads when a file changed; a broken edit keeps the old rules."""
-
-    def __init__(self, folder: Path, rules: Rules | None = None):
-        self.folder = folder
-        self.rules = rules if rules is not None else load_rules(folder)
-        self.last_error: ConfigError | None = None
-        self._refused: tuple[tuple[str, int, int], ...] | None = None
-
-    def refresh(self) -> bool:
-        """Reload if the folder changed. Returns True when new rules were put in force."""
-        current = _fingerprint(self.folder)
-        if current in (self.rules.fingerprint, self._refused):
-            return False
-        try:
-            rules = load_rules(self.folder)
-        except ConfigError as exc:
-            log.error("rules refused, the previous rules stay in force:\n%s", exc)
-            self.last_error = exc
-            self._refused = current
-            return False
-        self.rules = rules
-        self.last_error = None
-        log.info("rules reloaded: %d people, %d incident types", len(rules.people), len(rules.incident_types))
-        return True

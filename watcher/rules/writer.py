@@ -41,12 +41,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ruamel.yaml.error import MarkedYAMLError
+
 from watcher.errors import ConfigError, EditRefused
 from watcher.http import utcnow
 from watcher.rules.model import load_rules
 from watcher.rules.yamledit import Indent, comment_lines, dump, parse, remember_plain
 from watcher.store import Store, iso
-from watcher.yamlfile import _plain
+from watcher.yamlfile import _plain, refuse_aliases
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +144,12 @@ class RulesWriter:
                 continue
             except UnicodeDecodeError:
                 raise EditRefused(f"{path.name} is not UTF-8 text; fix the file by hand first") from None
+            try:  # refused before ruamel builds (and expands) anything
+                refuse_aliases(texts[path.name], path.name)
+            except ConfigError as exc:
+                raise EditRefused(f"{exc}; fix the file by hand first", exc.problems) from None
+            except MarkedYAMLError:
+                pass  # a syntax error: the round-trip parse reports it with its line
         return texts
 
     def _commit(self, who: str, texts: dict[str, str], change: _Change) -> Edit:

@@ -184,3 +184,10 @@ def m005_uncertain_alerts(db: Database) -> None:
     """Alerts assumed sent after an unknown outcome wait (1) to be announced to the admin chat,
     then are marked announced (2): the notice survives a crash like the alert would."""
     db.execute("ALTER TABLE alerts ADD COLUMN uncertain INTEGER NOT NULL DEFAULT 0")
+
+
+@migrations()
+def m006_source_notices(db: Database) -> None:
+    """What the latest content of a source showed that is not a failure but loses matches if
+    nobody knows (guids reused for different stories, garbled text): shown with its health."""
+    db.execute("ALTER TABLE sources ADD COLUMN notice TEXT")

@@ -13,15 +13,15 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlite_utils import Database
 
+from watcher.models import Item, Match, story_key
 from watcher.store.migrations import migrations
-from watcher.models import Item, Match
 
 
 def iso(when: datetime) -> str:
@@ -47,6 +47,22 @@ class NewItem:
 
     id: int
     item: Item
+
+
+class Added(NamedTuple):
+    """What `Store.add_items` did with one poll's items."""
+
+    new: list[NewItem]  # stored for the first time
+    sightings: int  # new to this source (maybe known from another feed)
+    guid_reused: int  # arrived under a key this source had used for another story
+
+
+def _same_story(earlier: sqlite3.Row | tuple, item: Item) -> bool:
+    """Is `item` the story this source already brought under the same key? Only if the link
+    (when it identifies anything) or the text is the same: a reused guid is a new story."""
+    url, digest = earlier[0], earlier[1]
+    return bool(digest and digest == item.content_hash) or bool(
+        item.url and url == item.url and "link_shared" not in item.flags)
 
 
 class Store:
@@ -133,18 +149,27 @@ class Store:
 
     # -- items ---------------------------------------------------------------------------
 
-    def add_items(self, items: list[Item], now: datetime) -> tuple[list[NewItem], int]:
+    def add_items(self, items: list[Item], now: datetime) -> Added:
         """Store what is new; count what another feed already brought.
 
-        Returns the items stored for the first time, and how many of `items` this source had
-        not brought before (new to the source, though maybe known from another feed).
+        Returns the items stored for the first time, how many of `items` this source had not
+        brought before (new to the source, though maybe known from another feed), and how many
+        came under a key this source had already used for another story (a reused guid: the
+        guid is a hint, not the identity, so such an item is a new story with a key of its own).
         """
         new: list[NewItem] = []
-        sightings = 0
+        sightings = reused = 0
         stamp = iso(now)
         for item in items:
-            if self._one("SELECT 1 FROM sightings WHERE source_id = ? AND key = ?", (item.source_id, item.key)):
-                continue
+            earlier = self._one("SELECT url, content_hash FROM sightings WHERE source_id = ? AND key = ?",
+                                (item.source_id, item.key))
+            if earlier is not None:
+                if _same_story(earlier, item):
+                    continue
+                item = replace(item, key=story_key(item.key, item.content_hash))
+                reused += 1
+                if self._one("SELECT 1 FROM sightings WHERE source_id = ? AND key = ?", (item.source_id, item.key)):
+                    continue
             sightings += 1
             existing = self._existing_item(item)
             if existing is not None:
@@ -166,10 +191,10 @@ class Store:
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (item.source_id, item.key, item_id, stamp, iso(item.published), item.url, item.content_hash),
             )
-        return new, sightings
+        return Added(new, sightings, reused)
 
     def _existing_item(self, item: Item) -> int | None:
-        if item.url:
+        if item.url and "link_shared" not in item.flags:
             row = self._one("SELECT item_id FROM sightings WHERE url = ? LIMIT 1", (item.url,))
             if row:
                 return int(row[0])
