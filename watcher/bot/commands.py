@@ -263,7 +263,8 @@ class MonitorsBot(ButtonsMixin):
         matched = self._history_matches(person)
         token = secrets.token_hex(4)
         self.pending[token] = (update.effective_user.id if update.effective_user else 0, name, aliases, country)
-        variants = describe_variants(name)[:6]
+        described = describe_variants(name, self.app.rules.rules)
+        variants = described[:6] + described[-1:]  # the spellings, and when the surname alone counts
         header = f"Watch {name}" + (f" ({country})" if country else "")
         text = "\n".join([header, *([f"aliases: {', '.join(aliases)}"] if aliases else []), *variants,
                           f"{matched} stored item(s) of the last 30 days would have matched.", "Confirm?"])

@@ -24,7 +24,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from watcher.matching.morphology import given_forms, is_female_surname, surname_forms
-from watcher.matching.namesakes import CONNECTORS, gap_ok, is_initial, near, other_bearers, stem
+from watcher.matching.namesakes import (
+    CONNECTORS,
+    family_context,
+    gap_ok,
+    is_initial,
+    near,
+    not_a_person_here,
+    other_bearers,
+    stem,
+)
 from watcher.matching.normalize import Token, clean, tokenize
 from watcher.matching.translit import name_key, split_suffix
 from watcher.models import Match
@@ -284,28 +293,39 @@ class NameIndex:
                     continue  # another watched person of that name is named in full here
                 if any(bearers.get(stem(s), set()) - {person} for s in entry.surnames):
                     continue  # somebody else of that surname is named here
+                mode = entry.person.surname_alone
                 why = _form_why("surname", tokens[i].raw, part.label)
+                if mode == "never" or not_a_person_here(tokens, i):
+                    continue  # 'the Karimov regime', 'under Karimov': a rule or an era, not our person
                 if person in first_full and first_full[person] < tokens[i].start:
                     reason = "surname alone, after a full mention"
                 elif entry.distinctive:
-                    reason = "distinctive surname alone"
+                    reason = "distinctive surname alone, nobody else's by what surrounds it"
+                elif mode == "always":
+                    reason = "surname alone (surname_alone: always), nobody else's by what surrounds it"
                 else:
                     continue
                 out.append(Mention(person, tokens[i].start, tokens[i].end, part.spelling, (why, reason), False))
         named = {m.person for m in full} | {m.person for m in out} | blocked_people
-        return out + self._family_mentions(text, tokens, hits, named, bearers)
+        spans = [(m.start, m.end) for m in full + out]
+        return out + self._family_mentions(text, tokens, hits, named, bearers, spans)
 
     def _family_mentions(
         self, text: str, tokens: list[Token], hits: list[list[Part]], named: set[int],
-        bearers: dict[str, set[int | None]],
+        bearers: dict[str, set[int | None]], named_spans: list[tuple[int, int]],
     ) -> list[Mention]:
         """A given name standing alone in an item that names the person's family name elsewhere
-        ('Tanya tells me' ... 'exile Karimov'; 'рассказывает Татьяна' ... 'Баходира Каримова')."""
+        ('Tanya tells me' ... 'exile Karimov'; 'рассказывает Татьяна' ... 'Баходира Каримова').
+
+        The family name must name a person there (in a full mention, or after a word such as
+        'exile' or 'Mr', or before 'family'), never a regime or an era: 'Critics of the Karimov
+        regime, among them a farmer called Bakhodir' and 'Under Karimov, thousands fled.
+        Bakhodir, 34, ...' do not name Bakhodir Karimov."""
         out: list[Mention] = []
-        family_at: dict[str, int] = {}  # surname stem -> first token naming it
+        family_at: dict[str, int] = {}  # surname stem -> first token naming it as a person
         for j, parts in enumerate(hits):
             for h in parts:
-                if h.role == "surname":
+                if h.role == "surname" and family_context(text, tokens, j, named_spans):
                     for family in self.entries[h.person].stems:
                         family_at.setdefault(family, j)
         if not family_at:

@@ -17,6 +17,7 @@ from typing import Any
 
 from watcher.matching.countries import is_country_word
 from watcher.matching.morphology import given_forms, is_female_surname
+from watcher.matching.namelike import is_feminine_given, is_patronymic, looks_like_given_name
 from watcher.matching.normalize import Token
 from watcher.matching.translit import name_key, split_suffix
 
@@ -68,47 +69,126 @@ _INITIAL_GAP = re.compile(r"^\.?[\s\-]*$")
 def other_bearers(
     index: Any, text: str, tokens: list[Token], hits: list[list[Any]], covered: set[int]
 ) -> tuple[dict[str, set[int | None]], set[int]]:
-    """Who this text gives each surname stem to, by the evidence right before the surname:
-    a watched person's given name (their index), or a stranger (None): a common given name,
-    a non-matching initial, or an official's title ('Tahir Yuldashev', 'Ислама Каримова',
-    'President Karimov'). That is strong evidence and holds for the whole item. An unknown
-    capitalised word in mid-sentence is weak evidence: it rules out only the surname right
-    after it ('Radio Liberty Agalarli'). At a sentence start or in a Title-Case headline a
-    capital says nothing ('Экстрадиция Камолова'), nor does another watched person's
-    surname ('Бахрома Хамроева Камолову').
+    """Who this text gives each surname stem to, by the words on either side of the surname.
+
+    Strong evidence, which holds for the whole item: a watched person's given name (their
+    index), or a stranger (None): a given name that is not the watched person's (from any list,
+    or one the Russian dictionary knows, or shaped like the region's given names), an initial
+    that is not theirs, a patronymic, a feminine given name beside the -a form of a masculine
+    surname, or an official's title before it ('Tahir Yuldashev', 'Ислама Каримова',
+    'Каримов Тулкин Рашидович', 'Каримова Гульнара', 'President Karimov'). The place in the
+    sentence does not matter: 'Тўлкинжон Каримов задержан' names Tulkinjon.
+
+    Weak evidence: an unknown capitalised word next to the surname rules out only that one
+    occurrence ('Radio Liberty Agalarli', 'Karimov Foundation'). At a sentence start or in a
+    Title-Case headline an unknown capital says nothing ('Экстрадиция Камолова'), nor does
+    another watched person's surname ('Бахрома Хамроева Камолову').
 
     Returns (stem -> bearers, token indexes ruled out by weak evidence)."""
     bearers: dict[str, set[int | None]] = defaultdict(set)
     weak: set[int] = set()
     title_case = title_case_line(tokens)
+    known = index.watched_given | common_given_forms()
     for i, parts in enumerate(hits):
         surnames = [p for p in parts if p.role == "surname"]
-        if not surnames or i == 0:
+        if not surnames:
             continue
-        before = tokens[i - 1]
-        if before.start in covered or (not gap_ok(text, before, tokens[i]) and not is_initial(before, text)):
-            continue
-        key = name_key(split_suffix(before.raw)[0])
-        owners = {q.person for q in hits[i - 1] if q.role == "given"} & {p.person for p in surnames}
+        people = {p.person for p in surnames}
         stems = {stem(s) for p in surnames for s in index.entries[p.person].surnames}
+        genitive = any("genitive" in p.label for p in surnames)
+        verdicts = []
+        if i > 0:
+            verdicts.append(_neighbour(index, text, tokens, hits, covered, i, i - 1, people, known, genitive,
+                                       title_case))
+        if i + 1 < len(tokens):
+            verdicts.append(_neighbour(index, text, tokens, hits, covered, i, i + 1, people, known, genitive,
+                                       title_case))
+        owners = {v for v in verdicts if isinstance(v, int) and not isinstance(v, bool)}
         if owners:
             for family in stems:
                 bearers[family].update(owners)
-            continue
-        initial_of_someone = is_initial(before, text) and any(
-            key[:1] == g[:1] for p in surnames for g in index.entries[p.person].given)
-        own_typo = any(near(key, index.entries[p.person].given_forms, len(before.raw)) for p in surnames)
-        plain_word = not before.upper or is_initial(before, text) or own_typo
-        known_name = not plain_word and (key in index.watched_given or key in common_given_forms())
-        titled = before.norm in TITLES or (
-            i >= 2 and before.upper and tokens[i - 2].norm in TITLES and gap_ok(text, tokens[i - 2], before))
-        if titled or (is_initial(before, text) and not initial_of_someone) or known_name:
+        elif "stranger" in verdicts:
             for family in stems:
                 bearers[family].add(None)
-        elif (not plain_word and not title_case and not starts_sentence(text, tokens, i - 1)
-              and before.norm not in ROLES and before.norm not in FUNCTION_WORDS and not is_country_word(before.norm)):
+        elif "weak" in verdicts:
             weak.add(i)
     return bearers, weak
+
+
+def _neighbour(
+    index: Any, text: str, tokens: list[Token], hits: list[list[Any]], covered: set[int], i: int, j: int,
+    people: set[int], known: frozenset[str], genitive: bool, title_case: bool,
+) -> int | str | None:
+    """What the word at j says of the surname at i: a watched owner's index, "stranger",
+    "weak", or None (nothing)."""
+    other = tokens[j]
+    before = j < i
+    if other.start in covered:
+        return None
+    if not (gap_ok(text, *(sorted((other, tokens[i]), key=lambda t: t.start))) or (before and is_initial(other, text))):
+        return None
+    owners = {q.person for q in hits[j] if q.role == "given"} & people
+    if owners:
+        return min(owners)
+    if any(q.role == "surname" for q in hits[j]):
+        return None  # another watched person's surname beside it: a list of names, not evidence
+    key = name_key(split_suffix(other.raw)[0])
+    entries = [index.entries[p] for p in people]
+    if is_initial(other, text):
+        return None if any(key[:1] == g[:1] for e in entries for g in e.given) else "stranger"
+    if not before and other.raw[:1].isupper() and is_patronymic(other.raw):
+        return None if any(key in e.middles for e in entries) else "stranger"
+    if before and (other.norm in TITLES or (j >= 1 and other.upper and tokens[j - 1].norm in TITLES
+                                            and gap_ok(text, tokens[j - 1], other))):
+        return "stranger"
+    if not other.upper:
+        return None
+    if any(near(key, e.given_forms, len(other.raw)) for e in entries):
+        return None  # a typo of the person's own given name
+    if looks_like_given_name(other.raw, known) or (genitive and is_feminine_given(other.raw)):
+        return "stranger"
+    if not before and j + 1 < len(tokens) and gap_ok(text, other, tokens[j + 1]) and is_patronymic(tokens[j + 1].raw):
+        return "stranger"  # SURNAME Given Patronymic, as official lists write: "Umarov Nariman Madzhitovich"
+    if (not title_case and not starts_sentence(text, tokens, j)
+            and other.norm not in ROLES and other.norm not in FUNCTION_WORDS and not is_country_word(other.norm)):
+        return "weak"
+    return None
+
+
+# words after a surname that make it a regime, an era or a policy, not a person
+NON_PERSON_AFTER = {
+    "regime", "government", "administration", "era", "years", "rule", "times", "period", "dictatorship",
+    "presidency", "doctrine", "policy", "policies", "system", "state", "режим", "режима", "правительство",
+    "правительства", "эпоха", "эпохи", "времена", "времен", "правление", "правления", "годы", "rejimi", "davri",
+    "hukumati", "rejim", "dönemi", "rejimi",
+}
+PERSON_AFTER = {"family", "brothers", "sisters", "clan", "семья", "семьи", "семью", "oilasi", "ailesi"}
+NON_PERSON_BEFORE = {"under", "при", "после", "davrida"}
+
+
+def not_a_person_here(tokens: list[Token], j: int) -> bool:
+    """'the Karimov regime', 'Karimov era', 'under Karimov': the surname names a rule or a time."""
+    after = tokens[j + 1].norm if j + 1 < len(tokens) else ""
+    before = tokens[j - 1].norm if j > 0 else ""
+    return after in NON_PERSON_AFTER or before in NON_PERSON_BEFORE
+
+
+def family_context(text: str, tokens: list[Token], j: int, named: list[tuple[int, int]]) -> bool:
+    """Does the surname at token j name a person (so a lone given name elsewhere may be theirs)?"""
+    token = tokens[j]
+    if any(start <= token.start < end for start, end in named):
+        return True
+    after = tokens[j + 1].norm if j + 1 < len(tokens) else ""
+    before = tokens[j - 1].norm if j > 0 else ""
+    if not_a_person_here(tokens, j):
+        return False
+    if after in PERSON_AFTER or before in ROLES or before in {"mr", "mrs", "ms", "господин", "госпожа"}:
+        return True
+    if split_suffix(token.raw)[1] == "s" and after not in NON_PERSON_AFTER:
+        return True  # a possessive: "Karimov's wife"
+    # without such a word the surname may be anybody's (a president, a regime), so a given name
+    # alone does not borrow it
+    return False
 
 
 def starts_sentence(text: str, tokens: list[Token], i: int) -> bool:

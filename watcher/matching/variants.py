@@ -8,8 +8,12 @@ every inflected form with what it is.
 from __future__ import annotations
 
 from watcher.matching.morphology import given_forms, is_female_surname, surname_forms
+from watcher.matching.namesakes import stem
 from watcher.matching.normalize import clean, tokenize
 from watcher.matching.translit import name_key
+from watcher.rules import Rules
+
+MIN_DISTINCTIVE = 6  # as names.MIN_DISTINCTIVE (names imports the index; this module stays light)
 
 _SAMPLES = {  # how a key letter is commonly written, for display only
     "latin": [("sh", "sh"), ("ch", "ch"), ("j", "j"), ("h", "kh")],
@@ -29,7 +33,40 @@ def _spellings(key: str) -> list[str]:
     return sorted(s.capitalize() for s in latin) + [cyrillic.capitalize()]
 
 
-def describe_variants(name: str) -> list[str]:
+def surname_rule(name: str, rules: Rules | None = None) -> str:
+    """When the surname of `name` alone will name the person, given the watchlist `rules`
+    (the person's own entry if listed there, else as if they were added)."""
+    tokens = [t.raw for t in tokenize(clean(name))]
+    if len(tokens) < 2:
+        return "a one-word name counts only where that word appears."
+    people = rules.people if rules is not None else ()
+    wanted = clean(name).casefold()
+    person = next((p for p in people if wanted in {s.casefold() for s in p.spellings()}), None)
+    mode = person.surname_alone if person is not None else "auto"
+    if mode == "never":
+        return "the surname alone never counts (surname_alone: never): only a full mention does."
+    beside = ("unless a given name, an initial, a patronymic or another capitalised name beside it "
+              "makes it somebody else's, or it names a regime or an era ('the Karimov regime')")
+    key = name_key(tokens[-1])
+    family = stem(key)
+    shared = [p for p in people if p is not person and any(
+        stem(name_key(s.split()[-1])) == family for s in p.spellings() if len(s.split()) > 1)]
+    blocked = person is not None and any(stem(name_key(n.split()[-1])) == family for n in person.not_ if n.split())
+    if mode == "always":
+        return f"the surname alone counts (surname_alone: always), {beside}."
+    if len(key) < MIN_DISTINCTIVE:
+        why = f"it is short ({len(key)} letters in the spelling key)"
+    elif shared:
+        why = f"{len(shared)} other watched person(s) bear it"
+    elif blocked:
+        why = "a name in this person's `not` list shares it"
+    else:
+        return f"the surname alone counts (distinctive), {beside}; and after a full mention in the same item."
+    return (f"the surname alone counts only after a full mention in the same item ({why}; "
+            "set surname_alone: always to change that).")
+
+
+def describe_variants(name: str, rules: Rules | None = None) -> list[str]:
     tokens = [t.raw for t in tokenize(clean(name))]
     if not tokens:
         return ["(no name given)"]
@@ -45,5 +82,5 @@ def describe_variants(name: str) -> list[str]:
             if label:
                 lines.append(f"  form {form!r}: {label}")
     lines.append("both parts must appear together (either order, a middle name or an initial allowed);")
-    lines.append("the surname alone counts after a full mention, or when no other watched person bears it.")
+    lines.append(surname_rule(name, rules))
     return lines
