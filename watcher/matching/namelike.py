@@ -123,3 +123,25 @@ def is_feminine_given(raw: str, known_female: frozenset[str] | set[str] = frozen
         if _known_russian_word(raw):
             return False  # a Russian word the dictionary knows, and not as a name ("Экстрадиция")
     return len(raw) >= 4 and bool(_FEMININE_ENDING.search(_plain(raw))) and key not in _MASCULINE_IN_A
+
+
+@cache
+def _english_lexicon() -> Any:
+    try:
+        import simplemma
+    except ImportError:  # pragma: no cover - then an unknown word is only judged by the lists
+        return None
+    return simplemma
+
+
+@lru_cache(maxsize=50_000)
+def unknown_word(raw: str) -> bool:
+    """Not a word of the language's dictionary (Russian for Cyrillic, English for Latin): at the
+    start of a sentence, right before a surname, such a capitalised word is most likely a
+    given name the lists do not hold ("Firdavs Nazarov spoke", "Фирдавс Тургунов задержан")."""
+    if _CYRILLIC.search(raw):
+        return _morph() is not None and not _known_russian_word(raw)
+    lexicon = _english_lexicon()
+    if lexicon is None or not raw.isalpha() or not raw.isascii():
+        return False
+    return not lexicon.is_known(raw.lower(), lang="en")

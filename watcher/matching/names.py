@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from watcher.matching.morphology import given_forms, is_female_surname, surname_forms
 from watcher.matching.namesakes import (
     CONNECTORS,
+    common_given_forms,
     family_context,
     gap_ok,
     is_initial,
@@ -95,6 +96,7 @@ class NameIndex:
             entry.stems = frozenset(stem(s) for s in entry.surnames)
         self._mark_distinctive()
         self.watched_given = frozenset(f for e in self.entries for f in e.given_forms)
+        self._known_given: frozenset[str] | None = None
         self.blockers: NameIndex | None = None
         self.blocker_owner: list[int] = []
         if with_not:
@@ -145,13 +147,24 @@ class NameIndex:
             main = [s for s in entry.surnames if len(s) >= MIN_DISTINCTIVE]
             entry.distinctive = bool(main) and all(bearers[stem(s)] == {number} for s in entry.surnames)
 
+    @property
+    def known_given(self) -> frozenset[str]:
+        """Given-name keys from any list (the watched people's and the region's), built once."""
+        if self._known_given is None:
+            self._known_given = self.watched_given | common_given_forms()
+        return self._known_given
+
     # -- reading a text --------------------------------------------------------------------
 
     def hits(self, tokens: list[Token], any_case: bool) -> list[list[Part]]:
         out: list[list[Part]] = []
         for token in tokens:
             if token.upper or any_case:
-                out.append(self.lookup.get(_key(token.raw)[0], []))
+                parts = self.lookup.get(_key(token.raw)[0], [])
+                if parts and not _CYRILLIC.search(token.raw) and any(_russian_case(p.label) for p in parts):
+                    # Russian cases are Cyrillic: in Latin text "Smailova" is a woman, not his genitive
+                    parts = [p for p in parts if not _russian_case(p.label)]
+                out.append(parts)
             else:
                 out.append([])
         return out
@@ -348,6 +361,14 @@ class NameIndex:
                                         f"family name {tokens[j].raw!r} named in the same item"), False))
                     named.add(part.person)
         return out
+
+
+_RUSSIAN_CASES = ("genitive", "dative", "accusative", "instrumental", "prepositional", "plural", "oblique",
+                  "feminine")
+
+
+def _russian_case(label: str) -> bool:
+    return label.startswith(_RUSSIAN_CASES)
 
 
 def _inside(mention: Mention, spans: list[tuple[int, int]]) -> bool:

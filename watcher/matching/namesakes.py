@@ -17,7 +17,7 @@ from typing import Any
 
 from watcher.matching.countries import is_country_word
 from watcher.matching.morphology import given_forms, is_female_surname
-from watcher.matching.namelike import is_feminine_given, is_patronymic, looks_like_given_name
+from watcher.matching.namelike import is_feminine_given, is_patronymic, looks_like_given_name, unknown_word
 from watcher.matching.normalize import Token
 from watcher.matching.translit import name_key, split_suffix
 
@@ -88,7 +88,7 @@ def other_bearers(
     bearers: dict[str, set[int | None]] = defaultdict(set)
     weak: set[int] = set()
     title_case = title_case_line(tokens)
-    known = index.watched_given | common_given_forms()
+    known = index.known_given
     for i, parts in enumerate(hits):
         surnames = [p for p in parts if p.role == "surname"]
         if not surnames:
@@ -147,9 +147,13 @@ def _neighbour(
         return None  # a typo of the person's own given name
     if looks_like_given_name(other.raw, known) or (genitive and is_feminine_given(other.raw)):
         return "stranger"
+    sentence_first = starts_sentence(text, tokens, j)
+    if (before and sentence_first and not title_case and other.norm not in ROLES and other.norm not in FUNCTION_WORDS
+            and not is_country_word(other.norm) and unknown_word(other.raw)):
+        return "stranger"  # "Firdavs Nazarov spoke": a given name no list holds, first in its sentence
     if not before and j + 1 < len(tokens) and gap_ok(text, other, tokens[j + 1]) and is_patronymic(tokens[j + 1].raw):
         return "stranger"  # SURNAME Given Patronymic, as official lists write: "Umarov Nariman Madzhitovich"
-    if (not title_case and not starts_sentence(text, tokens, j)
+    if (not title_case and not sentence_first
             and other.norm not in ROLES and other.norm not in FUNCTION_WORDS and not is_country_word(other.norm)):
         return "weak"
     return None
