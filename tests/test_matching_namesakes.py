@@ -109,3 +109,43 @@ def test_rules_variants_says_when_the_surname_alone_counts_and_stops_saying_it_w
     never = Rules((Person(name="Bakhodir Karimov", surname_alone="never"),), {})
     assert "never counts" in describe_variants("Bakhodir Karimov", never)[-1]
     assert "short" in describe_variants("Ali Bek", RULES)[-1]
+
+
+@pytest.mark.parametrize("text, who", [
+    ("Emomali Rahmon spoke in Dushanbe.", "Emomali Rahmonov"),
+    ("Эмомали Рахмон выступил в Душанбе.", "Emomali Rahmonov"),
+    ("Muhiddin Kabiri was detained.", "Muhiddin Kabirov"),
+    ("Dilshod Nazarzoda was detained.", "Dilshod Nazarov"),
+])
+def test_a_de_russified_surname_is_the_same_beside_the_exact_given_name(text: str, who: str) -> None:
+    rules = Rules((Person(name="Emomali Rahmonov", aliases=("Эмомали Рахмонов",)), Person(name="Muhiddin Kabirov"),
+                   Person(name="Dilshod Nazarov")), {})
+    assert people(text, rules) == [who]
+
+
+@pytest.mark.parametrize("text", ["Rahmon spoke in Dushanbe.", "E. Rahmon spoke.", "Firuz Nazarzoda was detained."])
+def test_a_de_russified_surname_never_counts_alone_nor_with_an_initial_or_a_typo(text: str) -> None:
+    rules = Rules((Person(name="Emomali Rahmonov"), Person(name="Muhiddin Kabirov"), Person(name="Dilshod Nazarov")), {})
+    assert people(text, rules) == []
+
+
+@pytest.mark.parametrize("listed, printed", [
+    ("Aisina", "Айсина"), ("Duisebayev", "Дуйсебаев"), ("Alexandr", "Александр"), ("Quliyev", "Гулиев"),
+    ("Oqtay", "Октай"), ("Hüseynov", "Гусейнов"), ("Huseynov", "Гусейнов"), ("Maharramov", "Магеррамов"),
+    ("Hacıyev", "Гаджиев"), ("Qonyrov", "Конуров"), ("Miraliyon", "Миралиён"), ("Taschijew", "Ташиев"),
+    ("Otunbajewa", "Отунбаева"),
+])
+def test_the_spellings_real_sources_print_are_matched_in_full_names(listed: str, printed: str) -> None:
+    rules = Rules((Person(name=f"Aziz {listed}"),), {})
+    assert people(f"Азиз {printed} задержан в Стамбуле.", rules) == [f"Aziz {listed}"]
+
+
+@pytest.mark.parametrize("text", ["Суд допросил Сергея Абаева.", "С Сергеем Абаевым встретились адвокаты."])
+def test_given_names_in_ei_are_declined(text: str) -> None:
+    assert people(text, Rules((Person(name="Sergei Abaev", aliases=("Сергей Абаев",)),), {})) == ["Sergei Abaev"]
+
+
+def test_one_edit_is_forgiven_in_both_name_orders() -> None:
+    rules = Rules((Person(name="Bakhodir Karimov", aliases=("Баходир Каримов",)),), {})
+    assert people("Bakhodir Karinov was detained", rules) == ["Bakhodir Karimov"]
+    assert people("Karinov Bakhodir was detained", rules) == ["Bakhodir Karimov"]

@@ -18,12 +18,11 @@ with the watchlist. Then, per person:
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from watcher.matching.morphology import given_forms, is_female_surname, surname_forms
+from watcher.matching.morphology import derussified_forms, given_forms, is_female_surname, surname_forms
 from watcher.matching.namesakes import (
     CONNECTORS,
     common_given_forms,
@@ -36,8 +35,8 @@ from watcher.matching.namesakes import (
     stem,
 )
 from watcher.matching.normalize import Token, clean, tokenize
-from watcher.matching.translit import name_key, split_suffix
-from watcher.models import Match
+from watcher.matching.translit import name_key, name_keys, split_suffix
+from watcher.matching.mentions import _CYRILLIC, Mention, _script, mention_match  # noqa: F401  (mention_match re-exported)
 from watcher.rules import Person
 
 MIN_DISTINCTIVE = 6
@@ -68,14 +67,12 @@ class Entry:
     stems: frozenset[str] = frozenset()  # family-name stems of the surnames
 
 
-@dataclass(frozen=True)
-class Mention:
-    person: int
-    start: int  # character offsets
-    end: int
-    spelling: int
-    reasons: tuple[str, ...]
-    full: bool
+MAX_INDEX_ALTERNATES = 3  # other readings indexed per listed name part (the text's are all tried)
+
+
+def _index_keys(raw: str) -> tuple[str, ...]:
+    """The keys a listed name part is indexed under: its own and its likeliest other readings."""
+    return name_keys(split_suffix(raw)[0])[:1 + MAX_INDEX_ALTERNATES]
 
 
 def _key(word: str) -> tuple[str, str]:
@@ -124,18 +121,25 @@ class NameIndex:
                 entry.phrases.append((keys, index))
                 self.phrase_starts[keys[0]].append(number)
                 continue
-            given, surname = keys[0], keys[-1]
             entry.middles.update(keys[1:-1])
-            if given not in entry.given:
-                entry.given.add(given)
-                for form, label in given_forms(given).items():
-                    entry.given_forms.setdefault(form, label)
-                    self.lookup[form].append(Part(number, "given", label, index))
-            if surname not in entry.surnames:
-                entry.surnames.add(surname)
-                for form, label in surname_forms(surname, female).items():
-                    entry.surname_forms.setdefault(form, label)
-                    self.lookup[form].append(Part(number, "surname", label, index))
+            for given in _index_keys(tokens[0].raw):
+                if given not in entry.given:
+                    entry.given.add(given)
+                    for form, label in given_forms(given).items():
+                        entry.given_forms.setdefault(form, label)
+                        self.lookup[form].append(Part(number, "given", label, index))
+            for surname in _index_keys(tokens[-1].raw):
+                if surname not in entry.surnames:
+                    entry.surnames.add(surname)
+                    for form, label in surname_forms(surname, female).items():
+                        entry.surname_forms.setdefault(form, label)
+                        self.lookup[form].append(Part(number, "surname", label, index))
+            for variant, why in derussified_forms(keys[-1]).items():
+                # Rahmonov = Rahmon, Nazarov = Nazarzoda: the same family name, but only beside
+                # the exact given name (role "derussified" never counts alone)
+                for form, label in surname_forms(variant, female).items():
+                    if form not in entry.surname_forms:
+                        self.lookup[form].append(Part(number, "derussified", why + (f", {label}" if label else ""), index))
         return entry
 
     def _mark_distinctive(self) -> None:
@@ -160,7 +164,12 @@ class NameIndex:
         out: list[list[Part]] = []
         for token in tokens:
             if token.upper or any_case:
-                parts = self.lookup.get(_key(token.raw)[0], [])
+                keys = name_keys(split_suffix(token.raw)[0])
+                parts = self.lookup.get(keys[0], [])
+                for alternate in keys[1:]:  # the other readings of its ambiguous letters
+                    more = self.lookup.get(alternate)
+                    if more:
+                        parts = parts + [p for p in more if p not in parts]
                 if parts and not _CYRILLIC.search(token.raw) and any(_russian_case(p.label) for p in parts):
                     # Russian cases are Cyrillic: in Latin text "Smailova" is a woman, not his genitive
                     parts = [p for p in parts if not _russian_case(p.label)]
@@ -182,7 +191,7 @@ class NameIndex:
         found: dict[tuple[int, int], Mention] = {}
         for i, parts in enumerate(hits):
             for part in parts:
-                if part.role != "surname":
+                if part.role not in ("surname", "derussified"):
                     continue
                 mention = self._pair(text, tokens, hits, i, part)
                 if mention is not None:
@@ -209,6 +218,8 @@ class NameIndex:
             if given is not None:
                 return Mention(person, tokens[j].start, s_tok.end, surname.spelling,
                                (_form_why("given name", tokens[j].raw, given.label), s_why), True)
+            if surname.role == "derussified":
+                continue  # a changed surname needs the exact given name: no initial, no typo
             if is_initial(tokens[j], text) and any(name_key(tokens[j].raw)[:1] == g[:1] for g in entry.given):
                 return Mention(person, tokens[j].start, s_tok.end, surname.spelling,
                                (f"initial {tokens[j].raw}.", s_why), True)
@@ -239,13 +250,17 @@ class NameIndex:
             if surname is not None and all(gap_ok(text, tokens[k], tokens[k + 1]) for k in (i + 1, i + 2)):
                 out.append(Mention(person, tokens[i].start, tokens[i + 3].end, surname.spelling,
                                    (g_why, "coordinated names", _form_why("surname", tokens[i + 3].raw, surname.label)), True))
-        j = i + 1
-        if j < len(tokens) and tokens[j].upper and gap_ok(text, tokens[i], tokens[j]):
+        for j in (i + 1, i - 1):  # Given Surname, and Surname Given as official lists write
+            if not 0 <= j < len(tokens) or not tokens[j].upper or not gap_ok(text, *sorted((tokens[i], tokens[j]),
+                                                                                          key=lambda t: t.start)):
+                continue
             if not any(p.person == person for p in hits[j]):
                 key = name_key(split_suffix(tokens[j].raw)[0])
                 if near(key, entry.surname_forms, len(tokens[j].raw)):
-                    out.append(Mention(person, tokens[i].start, tokens[j].end, given.spelling,
+                    first, last = sorted((i, j))
+                    out.append(Mention(person, tokens[first].start, tokens[last].end, given.spelling,
                                        (g_why, f"surname {tokens[j].raw!r} one edit from a known spelling"), True))
+                    break
         return out
 
     def _middle_ok(self, token: Token, parts: list[Part], entry: Entry) -> bool:
@@ -377,32 +392,3 @@ def _inside(mention: Mention, spans: list[tuple[int, int]]) -> bool:
 
 def _form_why(what: str, raw: str, label: str) -> str:
     return f"{what} {raw!r}" + (f" ({label})" if label else "")
-
-
-def mention_match(index: NameIndex, mention: Mention, text: str) -> Match:
-    entry = index.entries[mention.person]
-    found = text[mention.start:mention.end]
-    variant = entry.spellings[_closest_spelling(entry, found, mention.spelling)]
-    reasons = list(mention.reasons)
-    if _script(found) != _script(entry.person.name):
-        reasons.insert(0, f"{_script(found)}→{_script(entry.person.name)}")
-    return Match(entry.person.rule_id, "person", variant, (mention.start, mention.end), found, "; ".join(reasons))
-
-
-def _closest_spelling(entry: Entry, found: str, default: int) -> int:
-    """The listed spelling most like the text: same script first, then most keys in common."""
-    found_keys = {name_key(split_suffix(t.raw)[0]) for t in tokenize(found)}
-    script = _script(found)
-
-    def score(index: int) -> tuple[bool, int, bool]:
-        own_script, keys = entry.spelling_keys[index]
-        return (own_script == script, len(keys & found_keys), index == default)
-
-    return max(range(len(entry.spelling_keys)), key=score)
-
-
-_CYRILLIC = re.compile("[\u0400-\u04ff]")
-
-
-def _script(text: str) -> str:
-    return "cyrillic" if _CYRILLIC.search(text) else "latin"

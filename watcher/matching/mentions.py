@@ -1,0 +1,54 @@
+"""A found mention of a watched person, and the `Match` it becomes (with its explanation).
+
+Kept apart from the name index (names.py): this is what the monitor reads, the spelling
+listed for the person that is closest to what the text says, and the script it was seen in.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from watcher.matching.normalize import tokenize
+from watcher.matching.translit import name_key, split_suffix
+from watcher.models import Match
+
+
+@dataclass(frozen=True)
+class Mention:
+    person: int
+    start: int  # character offsets
+    end: int
+    spelling: int
+    reasons: tuple[str, ...]
+    full: bool
+
+
+def mention_match(index: Any, mention: Mention, text: str) -> Match:
+    entry = index.entries[mention.person]
+    found = text[mention.start:mention.end]
+    variant = entry.spellings[_closest_spelling(entry, found, mention.spelling)]
+    reasons = list(mention.reasons)
+    if _script(found) != _script(entry.person.name):
+        reasons.insert(0, f"{_script(found)}→{_script(entry.person.name)}")
+    return Match(entry.person.rule_id, "person", variant, (mention.start, mention.end), found, "; ".join(reasons))
+
+
+def _closest_spelling(entry: Any, found: str, default: int) -> int:
+    """The listed spelling most like the text: same script first, then most keys in common."""
+    found_keys = {name_key(split_suffix(t.raw)[0]) for t in tokenize(found)}
+    script = _script(found)
+
+    def score(index: int) -> tuple[bool, int, bool]:
+        own_script, keys = entry.spelling_keys[index]
+        return (own_script == script, len(keys & found_keys), index == default)
+
+    return max(range(len(entry.spelling_keys)), key=score)
+
+
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
+
+
+def _script(text: str) -> str:
+    return "cyrillic" if _CYRILLIC.search(text) else "latin"
