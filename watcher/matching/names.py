@@ -67,7 +67,14 @@ class Entry:
     stems: frozenset[str] = frozenset()  # family-name stems of the surnames
 
 
-MAX_INDEX_ALTERNATES = 3  # other readings indexed per listed name part (the text's are all tried)
+MAX_INDEX_ALTERNATES = 1  # other readings indexed per listed name part (the text's are all tried)
+_VARIANT_CASES = (("", ""), ("a", "genitive -а"), ("u", "dative -у"), ("am", "instrumental -ом"), ("e", "prepositional -е"))
+
+
+def _variant_forms(variant: str) -> list[tuple[str, str]]:
+    if variant[-1:] in "aeiou":
+        return [(variant, "")]
+    return [(name_key(variant + suffix), label) for suffix, label in _VARIANT_CASES]
 
 
 def _index_keys(raw: str) -> tuple[str, ...]:
@@ -110,6 +117,7 @@ class NameIndex:
 
     def _entry(self, number: int, person: Person) -> Entry:
         entry = Entry(person, list(person.spellings()))
+        derussified_done: set[str] = set()
         female = any(is_female_surname(name_key(s.split()[-1])) for s in entry.spellings[:1] if s.split())
         for index, spelling in enumerate(entry.spellings):
             tokens = tokenize(clean(spelling))
@@ -134,10 +142,15 @@ class NameIndex:
                     for form, label in surname_forms(surname, female).items():
                         entry.surname_forms.setdefault(form, label)
                         self.lookup[form].append(Part(number, "surname", label, index))
+            if keys[-1] in derussified_done:
+                continue
+            derussified_done.add(keys[-1])
             for variant, why in derussified_forms(keys[-1]).items():
                 # Rahmonov = Rahmon, Nazarov = Nazarzoda: the same family name, but only beside
-                # the exact given name (role "derussified" never counts alone)
-                for form, label in surname_forms(variant, female).items():
+                # the exact given name (role "derussified" never counts alone). Only the base form
+                # and the Russian cases of a consonant stem (президента Рахмона): every suffix
+                # table for seven variants of every watched surname would cost seconds at start
+                for form, label in _variant_forms(variant):
                     if form not in entry.surname_forms:
                         self.lookup[form].append(Part(number, "derussified", why + (f", {label}" if label else ""), index))
         return entry
