@@ -48,16 +48,59 @@ def _load_rules_or_exit(folder: Path) -> Any:
 @click.argument("text")
 @click.pass_context
 def rules_test(ctx: click.Context, text: str) -> None:
-    """Show what the rules find in TEXT, and why: people, incident types, countries."""
+    """Show what the rules find in TEXT and why, and whether it WOULD ALERT (to whom, or why not)."""
     from watcher.matching import analyse
+    from watcher.pipeline import alert_worthy
 
-    result = analyse(text, _load_rules_or_exit(_paths(ctx).rules))
+    loaded = _load_rules_or_exit(_paths(ctx).rules)
+    result = analyse(text, loaded)
     click.echo(f"people:         {', '.join(result.people) or '-'}")
     click.echo(f"incident types: {', '.join(result.incident_types) or '-'}")
     click.echo(f"countries:      {', '.join(result.countries) or '-'}"
                + (f" (origin {', '.join(result.origin)}; host {', '.join(result.host) or '-'})" if result.origin else ""))
+    worthy, urgent = alert_worthy(result.matches, loaded)
+    click.echo(_verdict(result, loaded, worthy, urgent))
+    seen: set[tuple[str, tuple[int, int]]] = set()
     for found in result.matches:
-        click.echo(f"  {found.rule}: {found.text!r} at {found.span[0]}-{found.span[1]}, variant {found.variant!r}: {found.why}")
+        if (found.rule, found.span) not in seen:  # one line per match, however many rules found it
+            seen.add((found.rule, found.span))
+            click.echo(f"  {found.rule}: {found.text!r} at {found.span[0]}-{found.span[1]}, "
+                       f"variant {found.variant!r}: {found.why}")
+    for found in result.ignored:
+        click.echo(f"  ({found.rule}: {found.text!r} at {found.span[0]}-{found.span[1]}: {found.why})")
+
+
+def _verdict(result: Any, loaded: Any, worthy: bool, urgent: bool) -> str:
+    """'WOULD ALERT ...' with the reason and the destinations, or 'would not alert: <why>'."""
+    if worthy:
+        because = [f"names {', '.join(result.people)}"] if result.people else []
+        alone = [t for t in result.incident_types if loaded.incident_types[t].alone]
+        if alone:
+            what = "is an alone type" if len(alone) == 1 else "are alone types"
+            because.append(f"{', '.join(alone)} {what}")
+        return (f"WOULD ALERT{' (urgent)' if urgent else ''} to {_destinations()}: {'; '.join(because)} "
+                "(unless its source is muted, polled for the first time, or set to `alerts: people`)")
+    if result.incident_types:
+        types = ", ".join(result.incident_types)
+        what = "is not an alone type" if len(result.incident_types) == 1 else "are not alone types"
+        return f"would not alert: {types} {what} and no watched person is named"
+    if result.ignored:
+        return "would not alert: nothing that counts matched (the matches below in brackets did not count)"
+    return "would not alert: no watched person and no incident keyword matched"
+
+
+def _destinations() -> str:
+    """Where `watcher run` would send it, from this environment (as the running watcher decides)."""
+    import os
+
+    from watcher.delivery.notifiers import configured_notifiers
+
+    try:
+        notifiers, _ = configured_notifiers(os.environ)
+    except ConfigError as exc:
+        return f"nowhere yet ({exc})"
+    names = {"console": "the console (no WATCHER_TELEGRAM_TOKEN set)", "telegram": "the monitors' Telegram chat"}
+    return ", ".join(names.get(n, n) for n in notifiers)
 
 
 @rules.command("variants")
@@ -67,7 +110,11 @@ def rules_variants(ctx: click.Context, name: str) -> None:
     """Print the spellings and inflected forms watcher recognises for NAME (given name + surname)."""
     from watcher.matching.variants import describe_variants
 
-    for line in describe_variants(name):
+    try:  # the watchlist decides whether the surname alone counts (other bearers, surname_alone)
+        loaded = load_rules(_paths(ctx).rules)
+    except ConfigError:
+        loaded = None
+    for line in describe_variants(name, loaded):
         click.echo(line)
 
 

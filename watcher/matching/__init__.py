@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from watcher.matching.countries import tag_countries
-from watcher.matching.keywords import PhraseIndex
+from watcher.matching.keywords import IncidentHit, IncidentIndex
 from watcher.matching.names import NameIndex, mention_match
-from watcher.matching.normalize import tokenize, visible
+from watcher.matching.normalize import Token, tokenize, visible
 from watcher.models import Item, Match
 from watcher.rules import Rules
 
@@ -31,6 +31,7 @@ class Analysis:
     origin: list[str] = field(default_factory=list)
     host: list[str] = field(default_factory=list)
     matches: list[Match] = field(default_factory=list)
+    ignored: list[Match] = field(default_factory=list)  # incident hits not counted, and why (rules test)
 
 
 class Matcher:
@@ -39,12 +40,7 @@ class Matcher:
     def __init__(self, rules: Rules):
         self.rules = rules
         self.names = NameIndex(rules.people)
-        self.incidents = PhraseIndex(
-            (type_id, lang, word)
-            for type_id, incident in rules.incident_types.items()
-            for lang, words in incident.keywords.items()
-            for word in words
-        )
+        self.incidents = IncidentIndex(rules.incident_types)
         self.person_regexes = [(p, p.compiled_regex()) for p in rules.people if p.regex]
         self.countries = {p.name: p.country or "" for p in rules.people}
         self.incident_regexes = [(t, i.compiled_regex()) for t, i in rules.incident_types.items() if i.regex]
@@ -56,6 +52,7 @@ class Matcher:
         result = self._analyse(shown.text)
         if shown.changed:
             result.matches = [_restored(m, text, shown.span(*m.span)) for m in result.matches]
+            result.ignored = [_restored(m, text, shown.span(*m.span)) for m in result.ignored]
         return result
 
     def _analyse(self, text: str) -> Analysis:
@@ -73,15 +70,14 @@ class Matcher:
                 people_seen.setdefault(person.name)
                 break
         types: dict[str, None] = {}
-        for hit in self.incidents.find(tokens):
-            start, end = tokens[hit.first].start, tokens[hit.last].end
-            kind = "stem" if hit.phrase.stem else "keyword"
-            result.matches.append(Match(f"incident:{hit.phrase.label}", "incident", hit.phrase.keyword, (start, end),
-                                        text[start:end], f"{kind} {hit.phrase.keyword!r}"))
-            types.setdefault(hit.phrase.label)
+        counted, ignored = self.incidents.find(text, tokens)
+        result.matches.extend(_incident_match(hit, tokens, text) for hit in counted)
+        result.ignored = [_incident_match(hit, tokens, text) for hit in ignored]
+        types.update(dict.fromkeys(hit.label for hit in counted))
         for type_id, pattern in self.incident_regexes:
             hit = pattern.search(text)
-            if hit is not None:
+            rule = f"incident:{type_id}"
+            if hit is not None and not any(m.rule == rule and m.span == hit.span() for m in result.matches):
                 result.matches.append(Match(f"incident:{type_id}", "incident", self.rules.incident_types[type_id].regex or "",
                                             hit.span(), hit.group(0), "the incident type's regex"))
                 types.setdefault(type_id)
@@ -90,6 +86,11 @@ class Matcher:
         result.countries, result.origin, result.host = tag_countries(tokens, [self.countries[n] for n in result.people])
         result.matches.sort(key=lambda m: (m.kind != "person", m.span))
         return result
+
+
+def _incident_match(hit: IncidentHit, tokens: list[Token], text: str) -> Match:
+    start, end = tokens[hit.first].start, tokens[hit.last].end
+    return Match(f"incident:{hit.label}", "incident", hit.keyword, (start, end), text[start:end], hit.why)
 
 
 def _restored(found: Match, text: str, span: tuple[int, int]) -> Match:

@@ -24,6 +24,7 @@ import re
 from functools import cache, lru_cache
 from typing import Any
 
+from watcher.matching.lemmas import russian_morph
 from watcher.matching.translit import name_key
 
 _PATRONYMIC_RU = re.compile(
@@ -44,14 +45,9 @@ _MASCULINE_IN_A = frozenset(name_key(n) for n in (
     "Luka", "Sasha", "Misha", "Vanya", "Kolya", "Dima", "Ata", "Ulla", "Aka", "Mulla", "Akbarkhoja", "Khoja"))
 
 
-@cache
 def _morph() -> Any:
-    """pymorphy3's Russian analyser, loaded once on first use (about 0.4 s, 15 MB)."""
-    try:
-        import pymorphy3
-    except ImportError:  # pragma: no cover - a dependency; without it only the lists and rules count
-        return None
-    return pymorphy3.MorphAnalyzer()
+    """pymorphy3's Russian analyser, shared with the incident lemmas (one dictionary per process)."""
+    return russian_morph()
 
 
 @lru_cache(maxsize=50_000)

@@ -36,6 +36,7 @@ from watcher.matching.namesakes import (
 )
 from watcher.matching.normalize import Token, clean, tokenize
 from watcher.matching.translit import name_key, name_keys, split_suffix
+from watcher.matching.indexkeys import index_keys, russian_case, variant_forms
 from watcher.matching.mentions import _CYRILLIC, Mention, _script, mention_match  # noqa: F401  (mention_match re-exported)
 from watcher.rules import Person
 
@@ -65,21 +66,6 @@ class Entry:
     distinctive: bool = False
     spelling_keys: list[tuple[str, frozenset[str]]] = field(default_factory=list)  # (script, keys) per spelling
     stems: frozenset[str] = frozenset()  # family-name stems of the surnames
-
-
-MAX_INDEX_ALTERNATES = 1  # other readings indexed per listed name part (the text's are all tried)
-_VARIANT_CASES = (("", ""), ("a", "genitive -а"), ("u", "dative -у"), ("am", "instrumental -ом"), ("e", "prepositional -е"))
-
-
-def _variant_forms(variant: str) -> list[tuple[str, str]]:
-    if variant[-1:] in "aeiou":
-        return [(variant, "")]
-    return [(name_key(variant + suffix), label) for suffix, label in _VARIANT_CASES]
-
-
-def _index_keys(raw: str) -> tuple[str, ...]:
-    """The keys a listed name part is indexed under: its own and its likeliest other readings."""
-    return name_keys(split_suffix(raw)[0])[:1 + MAX_INDEX_ALTERNATES]
 
 
 def _key(word: str) -> tuple[str, str]:
@@ -130,13 +116,13 @@ class NameIndex:
                 self.phrase_starts[keys[0]].append(number)
                 continue
             entry.middles.update(keys[1:-1])
-            for given in _index_keys(tokens[0].raw):
+            for given in index_keys(tokens[0].raw):
                 if given not in entry.given:
                     entry.given.add(given)
                     for form, label in given_forms(given).items():
                         entry.given_forms.setdefault(form, label)
                         self.lookup[form].append(Part(number, "given", label, index))
-            for surname in _index_keys(tokens[-1].raw):
+            for surname in index_keys(tokens[-1].raw):
                 if surname not in entry.surnames:
                     entry.surnames.add(surname)
                     for form, label in surname_forms(surname, female).items():
@@ -150,7 +136,7 @@ class NameIndex:
                 # the exact given name (role "derussified" never counts alone). Only the base form
                 # and the Russian cases of a consonant stem (президента Рахмона): every suffix
                 # table for seven variants of every watched surname would cost seconds at start
-                for form, label in _variant_forms(variant):
+                for form, label in variant_forms(variant):
                     if form not in entry.surname_forms:
                         self.lookup[form].append(Part(number, "derussified", why + (f", {label}" if label else ""), index))
         return entry
@@ -183,9 +169,9 @@ class NameIndex:
                     more = self.lookup.get(alternate)
                     if more:
                         parts = parts + [p for p in more if p not in parts]
-                if parts and not _CYRILLIC.search(token.raw) and any(_russian_case(p.label) for p in parts):
+                if parts and not _CYRILLIC.search(token.raw) and any(russian_case(p.label) for p in parts):
                     # Russian cases are Cyrillic: in Latin text "Smailova" is a woman, not his genitive
-                    parts = [p for p in parts if not _russian_case(p.label)]
+                    parts = [p for p in parts if not russian_case(p.label)]
                 out.append(parts)
             else:
                 out.append([])
@@ -389,14 +375,6 @@ class NameIndex:
                                         f"family name {tokens[j].raw!r} named in the same item"), False))
                     named.add(part.person)
         return out
-
-
-_RUSSIAN_CASES = ("genitive", "dative", "accusative", "instrumental", "prepositional", "plural", "oblique",
-                  "feminine")
-
-
-def _russian_case(label: str) -> bool:
-    return label.startswith(_RUSSIAN_CASES)
 
 
 def _inside(mention: Mention, spans: list[tuple[int, int]]) -> bool:

@@ -7,26 +7,43 @@ romanisations found in this field, so that equivalences are generated, not liste
 - scripts: Russian, Ukrainian, Uzbek (ў қ ғ ҳ; Latin oʻ gʻ sh ch ng x q j), Tajik (ҷ ӣ ӯ қ ғ ҳ),
   Kazakh (ә ғ қ ң ө ұ ү һ і), Kyrgyz, Azerbaijani (ə ı ş ç ğ ö ü; c = j) and Turkish
   (the same letters, with c = j) all map into one Latin alphabet;
-- x ≈ kh ≈ h, q ≈ k, gh ≈ g, j ≈ dzh ≈ dj ≈ zh ≈ ž, and j ≈ y (German/scholarly Juldaschew,
+- x ≈ kh ≈ h, q ≈ k, gh ≈ g, j ≈ dzh ≈ dj ≈ dsch ≈ zh ≈ ž, and j ≈ y (German/scholarly Juldaschew,
   Yordanskij), so yu ≈ iu ≈ ju and ya ≈ ia ≈ ja;
 - sch ≈ sh, tsch ≈ tch ≈ ch, ts ≈ tz ≈ c (Tsvetkov/Cvetkov), w ≈ v, ph ≈ f, ou ≈ u (French);
-- a y/j between vowels is dropped (Aliyev ≈ Aliev ≈ Алиев, Khamroyev ≈ Хамроев), and so is a j
-  after a consonant before a vowel, which only marks softness in Russian (Кязимова ≈ Kazimova,
-  Гюльнур ≈ Gulnur, Tatiana ≈ Tatyana); a y between consonants is the vowel i
-  (Kasym ≈ Касым, Bakhodyr ≈ Bakhodir);
+- a y/j between vowels is dropped (Aliyev ≈ Aliev ≈ Алиев, Khamroyev ≈ Хамроев, Майя ≈ Maya), and
+  so is a j after a consonant before a vowel, which only marks softness in Russian (Кязимова ≈
+  Kazimova, Гюльнур ≈ Gulnur, Tatiana ≈ Tatyana); a y between consonants is the vowel i
+  (Kasym ≈ Касым, Bakhodyr ≈ Bakhodir); й after a vowel is i, as English and German print it
+  (Айсина ≈ Aisina, Дуйсебаев ≈ Duisebayev, Гусейнов ≈ Guseinov ≈ Guseynov, Сергей ≈ Sergei);
 - Azerbaijani q is g (Daşqın ≈ Дашгын); French spellings with "ou" read ch as sh and gu as g
   and gu before i/e as g (Gannouchkina, Ibraguimov);
 - o ≈ a, because Russian spelling of Uzbek and Tajik names turns o into a
   (Toshmatov/Tashmatov, Yo'ldoshev/Yuldashev);
 - Kazakh and Kyrgyz ң is n (Жаңаөзен = Zhanaozen), a final -ay is -ai;
-- double letters are single (Gannushkina/Ganushkina), a final -off is -ov (Karimoff).
+- double letters are single (Gannushkina/Ganushkina), a final -off is -ov (Karimoff), and
+  Tajik -zoda, Azerbaijani -zadə and Russian -заде are one suffix (Nazarzoda ≈ Назарзаде);
+- German dsch is дж (Dschumabajew ≈ Джумабаев), French ï is й (Tokaïev ≈ Токаев), and a
+  Cyrillic д before я/ю is no dj (Дудя ≈ Dudya, Дьяков ≈ Dyakov; Джураев stays Djuraev).
 
-Distinct names can share a key (Юраев/Джураев); the name matcher compensates by demanding two
-name parts, or a distinctive surname, before it reports a person.
+Some letters are read two ways by the sources themselves, so no single key can be right for
+both readings; for those `name_keys` gives, after the key, a few alternate keys (see
+ALTERNATES): Latin h as г (Hüseynov = Гусейнов), x as кс (Alexandr = Александр), q as г or к
+(Quliyev = Гулиев, Oqtay = Октай), c as дж (Cavid = Джавид), ch as х or ш (German Michail,
+French Tachiev), ə and an a past the first syllable as е (Məmmədov = Mammadov = Мамедов),
+ö as ё, a Latin yo as ё and ё as yo (Miraliyon = Миралиён, Pyotr = Пётр), Kazakh ы and a
+Latin y between consonants as у (Қоныров = Qonyrov = Конуров), and the German readings:
+s before a vowel as з (Rosa = Роза, Ramsan = Рамзан), sch as ж (Schirinowski), z as ц
+(Nemzow = Немцов), Je- as Е- (Jelena = Елена); a final d or t as the other, which Turkic
+spelling devoices (Raşit = Рашид, Murat = Мурад). Two spellings of one name share a key.
+
+Distinct names can share a key (Юраев/Джураев, and through alternates Kasimov/Kazimov); the
+name matcher compensates by demanding two name parts, or a distinctive surname, before it
+reports a person.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from functools import lru_cache
@@ -49,12 +66,14 @@ CYRILLIC = {
 }
 LATIN = {
     "ə": "a", "ı": "i", "ş": "sh", "ç": "ch", "ğ": "g", "ö": "o", "ü": "u", "ä": "a",
+    "ï": "j",  # French Tokaïev = Токаев, Bassaïev, Aïssa: the diaeresis letter is й
     "ž": "j", "š": "sh", "č": "ch", "ć": "ch", "ł": "l", "ñ": "n", "ß": "ss", "ø": "o", "å": "a", "æ": "a",
 }
+_IOTATED = set("яюєї")
 # Letters that mark a word as Azerbaijani or Turkish, where c is the sound j.
 _TURKIC = set("əışçğ")
 _MULTI = [  # applied in order, after the letter tables
-    ("tsch", "ch"), ("sch", "sh"), ("tch", "ch"), ("dzh", "j"), ("dj", "j"), ("zh", "j"),
+    ("dsch", "j"), ("tsch", "ch"), ("sch", "sh"), ("tch", "ch"), ("dzh", "j"), ("dj", "j"), ("zh", "j"),
     ("kh", "h"), ("gh", "g"), ("ph", "f"), ("ou", "u"), ("ts", "c"), ("tz", "c"), ("ck", "k"),
     ("x", "h"), ("q", "k"), ("w", "v"),
 ]
@@ -63,7 +82,9 @@ _Y_BETWEEN_CONSONANTS = re.compile(r"(?<=[b-df-hj-np-tv-z])y(?=[b-df-hj-np-tv-z]
 _J_BETWEEN_VOWELS = re.compile(r"(?<=[aeiou])j(?=[aeiou])")
 _I_BEFORE_VOWEL = re.compile(r"(?:(?<=[b-df-hj-np-tv-z])|^)i(?=[aeou])")
 _J_AFTER_CONSONANT = re.compile(r"(?<=[b-df-hk-np-tv-z])j(?=[aeou])")
+_J_BEFORE_CONSONANT = re.compile(r"(?<=[aeiou])j(?=[b-df-hk-np-tv-z])")
 _DOUBLES = re.compile(r"(.)\1+")
+_ZADE = re.compile(r"(?<=[a-z]{3})zadeh?(?![aeiou])")
 
 
 def _uzbek_apostrophes(word: str) -> str:
@@ -88,15 +109,34 @@ def split_suffix(word: str) -> tuple[str, str]:
     return word, ""
 
 
+def _source(word: str) -> str:
+    """The word as name_key reads it: normalised, Uzbek apostrophe letters resolved."""
+    return _uzbek_apostrophes(word_norm(word))
+
+
+def _is_turkic(text: str) -> bool:
+    return any(ch in _TURKIC for ch in text)
+
+
 @lru_cache(maxsize=200_000)
 def name_key(word: str) -> str:
     """The spelling key of one name token (see the module docstring)."""
-    text = _uzbek_apostrophes(word_norm(word))
-    turkic = any(ch in _TURKIC for ch in text)
+    text = _source(word)
+    return _key(text, _is_turkic(text))
+
+
+def _key(text: str, turkic: bool) -> str:
+    """The key of a normalised word; `turkic` says c is j and q is g (Azerbaijani, Turkish).
+
+    Passed in rather than read from the word so that an alternate reading (ə as е) keeps the
+    word's c and q as they were."""
     out = []
     for ch in text:
         if ch in CYRILLIC:
-            out.append(CYRILLIC[ch])
+            letter = CYRILLIC[ch]
+            if ch in _IOTATED and "".join(out[-2:]).endswith("d"):
+                letter = letter[1:]  # дя is not the dj of Djuraev: Дудя = Duda, Дьяков = Dyakov
+            out.append(letter)
         elif ch in LATIN:
             out.append(LATIN[ch])
         elif ch == "c":
@@ -118,9 +158,10 @@ def name_key(word: str) -> str:
     for old, new in _MULTI:
         key = key.replace(old, new)
     key = _Y_BETWEEN_CONSONANTS.sub("i", key)
-    key = key.replace("y", "j")
+    key = key.replace("y", "j").replace("jj", "j")  # Майя = Maya
     key = _J_BETWEEN_VOWELS.sub("", key)
     key = _I_BEFORE_VOWEL.sub("j", key)
+    key = _J_BEFORE_CONSONANT.sub("i", key)  # Айсина = Aisina, Гусейнов = Guseinov
     if key.endswith("j") and key[-2:-1] in _VOWELS:
         key = key[:-1] + "i"  # Tugolbay = Tugolbai = Түгөлбай; Yordanskiy = Yordanskii
     if key.endswith("ii"):
@@ -128,6 +169,126 @@ def name_key(word: str) -> str:
     key = _J_AFTER_CONSONANT.sub("", key)
     key = key.replace("o", "a")
     key = _DOUBLES.sub(r"\1", key)
+    key = _ZADE.sub("zada", key)  # Nazarzoda = Nazarzade = Назарзаде
     if key.endswith(("af", "ef")) and len(key) > 4:
         key = key[:-1] + "v"
     return key
+
+
+_JOINT_PATTERNS = tuple(old for old, _ in _MULTI) + ("gui", "gue", "zade", "ou", "ye")
+_KEY_LETTERS = set("abcdefghiklmnprstuvz")  # what a key is made of, bar j (a j joint is re-keyed)
+
+
+def join_key(key: str, suffix: str) -> str:
+    """name_key(key + suffix) for a key and a suffix in key letters, as morphology builds forms.
+
+    A watchlist's forms are most of the index's build time, and almost every joint changes
+    nothing; so the key is recomputed only where a rule of name_key could fire across the
+    joint (a double letter, i or j before a vowel, a digraph, -zade, a final -af/-j/-ii)."""
+    joined = key + suffix
+    if not key or not suffix:
+        return name_key(joined)
+    region = key[-4:] + suffix[:4]
+    if (not _KEY_LETTERS.issuperset(joined) or key[-1] == suffix[0] or key[-1] in "ij"
+            or any(p in region and p not in key[-4:] for p in _JOINT_PATTERNS)
+            or re.search(r"i[aeou]", region) or joined.endswith(("af", "ef", "ii"))):
+        return name_key(joined)
+    return joined
+
+
+# -- alternate keys ------------------------------------------------------------------------
+
+MAX_ALTERNATES = 8  # alternate keys per word, after the primary one
+MAX_POINTS = 5  # ambiguous letters considered per word (the cheapest ones)
+_YO = "\ue000"  # stands for ё, which word_norm would turn into е
+_VOWEL_LETTERS = set("aeiouəıöüаеиоуыэюяәөұүі") | {_YO}
+_KAZAKH = set("әғқңөұүһі")
+_CONS = "b-df-hj-np-tv-z"
+_Alternates = tuple[tuple[str, int], ...]  # (replacement, cost); cost 1 common, 2 rarer
+# Letters the sources print two ways: pattern (in the normalised word), its other readings, and
+# when the rule applies (None always; "turkic"/"plain": with/without Azerbaijani letters).
+# _ambiguities adds the rules that depend on the whole word: Kazakh ы, ə, and a past the first
+# syllable. Replacements are Cyrillic letters, which _key reads one way only.
+ALTERNATES: list[tuple[re.Pattern[str], _Alternates, str | None]] = [
+    (re.compile(_YO), (("йо", 1),), None),  # ё printed yo: Миралиён = Miraliyon, Пётр = Pyotr
+    (re.compile("yo"), (("ё", 1),), None),  # Latin yo read as ё, which Russian prints е
+    (re.compile("x"), (("кс", 1),), None),  # English x: Alexandr = Александр (Uzbek x = х)
+    (re.compile("(?<![ts])ch"), (("х", 1), ("ш", 2)), None),  # German/Polish Michail; French Tachiev
+    (re.compile("(?<![kszcgdtp])h"), (("г", 1),), None),  # Azerbaijani h: Hüseynov = Гусейнов
+    (re.compile("q"), (("к", 1),), "turkic"),  # Azerbaijani q is к too, mostly at the end: Şəfiq = Шафик
+    (re.compile("q"), (("г", 1),), "plain"),  # and q without ə/ı/ş/ç/ğ is г too: Quliyev = Гулиев
+    (re.compile("c(?![hkz])"), (("дж", 2),), "plain"),  # Azerbaijani c without ə/ı/ş: Cavid = Джавид
+    (re.compile("ö"), (("ё", 1),), None),  # Gözəl = Гёзель
+    (re.compile(f"(?<=[{_CONS}])y(?=[{_CONS}])"), (("у", 1),), None),  # Kazakh Latin y: Qonyrov = Конуров
+    (re.compile("(?<=[aeiouyəıöü])s(?=[aeiouyəıöü])"), (("з", 2),), None),  # German/French Rosa = Роза
+    (re.compile(f"(?<=[{_CONS}])(?<![s])s(?=[aeiouy])"), (("з", 2),), None),  # German Ramsan = Рамзан
+    (re.compile("(?<![dt])sch"), (("ж", 1),), None),  # German sch is also ж: Schirinowski, Prigoschin
+    (re.compile("z(?!h)"), (("ц", 2),), None),  # German z is ц: Nemzow = Немцов, Jelzin = Ельцин
+    (re.compile("^j(?=e)"), (("", 1),), None),  # German Je- is Е-: Jelena = Елена, Jewgeni = Евгений
+    (re.compile("d$"), (("т", 2),), None),  # a final consonant devoiced in Turkic: Rashid = Raşit,
+    (re.compile("t$"), (("д", 2),), None),  # Ahmed = Ahmet, Murad = Murat (Cyrillic too: Рашит)
+    (re.compile("д$"), (("т", 2),), None),
+    (re.compile("т$"), (("д", 2),), None),
+]
+
+
+def _ambiguities(text: str, turkic: bool) -> list[tuple[int, int, str, _Alternates]]:
+    """The ambiguous letters of a normalised word: (start, end, default text, alternates)."""
+    found = []
+    for pattern, options, when in ALTERNATES:
+        if when == ("plain" if turkic else "turkic"):
+            continue
+        for m in pattern.finditer(text):
+            default = "е" if m.group() == _YO else m.group()
+            found.append((m.start(), m.end(), default, options))
+    vowels = [i for i, ch in enumerate(text) if ch in _VOWEL_LETTERS]
+    if any(ch in _KAZAKH for ch in text):
+        found += [(i, i + 1, "ы", (("у", 1),)) for i, ch in enumerate(text) if ch == "ы"]  # Қоныров = Конуров
+    if "ə" in text:  # ə is а or е in Russian: Məmmədov = Мамедов, Kərimov = Керимов, Əliyev = Алиев
+        found += [(i, i + 1, "ə", (("е", 2 if i == vowels[0] else 1),)) for i in vowels if text[i] == "ə"]
+    else:  # an Azerbaijani ə printed a (Mammadov = Мамедов): not in the first or last syllable
+        found += [(i, i + 1, "a", (("е", 2),)) for i in vowels[1:-1] if text[i] == "a"]
+    found.sort()
+    points, end = [], -1
+    for point in found:  # overlapping matches: the first one wins
+        if point[0] >= end:
+            points.append(point)
+            end = point[1]
+    if len(points) > MAX_POINTS:
+        keep = sorted(points, key=lambda p: min(cost for _, cost in p[3]))[:MAX_POINTS]
+        points = sorted(keep)
+    return points
+
+
+@lru_cache(maxsize=200_000)
+def name_keys(word: str) -> tuple[str, ...]:
+    """The spelling keys of one name token: name_key(word) first, then at most MAX_ALTERNATES
+    alternate keys, one for each other reading of its ambiguous letters (see ALTERNATES), the
+    likeliest readings first.
+
+    Words without ambiguous letters have only their primary key. Matching two spellings is
+    asking whether their keys intersect; the alternates aim at the key of the Russian Cyrillic
+    spelling, so usually one side's primary key is among the other's keys."""
+    primary = name_key(word)
+    if _YO in word:  # the placeholder itself in the text: no ё reading
+        return (primary,)
+    text = _source(word.replace("ё", _YO).replace("Ё", _YO))
+    points = _ambiguities(text, _is_turkic(text))
+    if not points:
+        return (primary,)
+    turkic = _is_turkic(text)
+    choices = [[(p[2], 0)] + list(p[3]) for p in points]
+    combos = sorted(itertools.product(*choices),
+                    key=lambda combo: (sum(cost for _, cost in combo), sum(cost > 0 for _, cost in combo)))
+    keys = [primary]
+    for combo in combos[1:]:
+        pieces, at = [], 0
+        for (start, end, _, _), (replacement, _) in zip(points, combo):
+            pieces += [text[at:start], replacement]
+            at = end
+        key = _key("".join(pieces) + text[at:], turkic)
+        if key not in keys:
+            keys.append(key)
+            if len(keys) > MAX_ALTERNATES:
+                break
+    return tuple(keys)

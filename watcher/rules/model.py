@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import re2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -72,6 +72,10 @@ class Person(BaseModel):
     not_: tuple[str, ...] = Field(default=(), alias="not")
     notes: str = ""
     regex: str | None = None  # an extra pattern (RE2 syntax) that counts as naming this person
+    # may the surname alone name this person? auto: when it is distinctive (or after a full
+    # mention) and nothing beside it says it is somebody else; always: also when other watched
+    # people share it; never: only a full mention counts
+    surname_alone: Literal["auto", "always", "never"] = "auto"
 
     _check_regex = field_validator("regex")(classmethod(lambda cls, v: _check_regex(v)))
 
@@ -110,13 +114,18 @@ class Person(BaseModel):
 
 
 class IncidentType(BaseModel):
-    """An incident concept with keywords per language. `alone`: may a keyword alert without a person?"""
+    """An incident concept with keywords per language. `alone`: may a keyword alert without a person?
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    `not` lists phrases per language that look like the type but are not it ("terrorist
+    attack", "in absentia + prison"): a keyword hit they overlap does not count. Both lists
+    take the keyword syntax checked by `check_keyword` (matching/keywords.py reads it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     urgent: bool = False
     alone: bool = True
     keywords: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    not_: dict[str, tuple[str, ...]] = Field(default_factory=dict, alias="not")
     regex: str | None = None  # an extra pattern (RE2 syntax) for this incident type
 
     _check_regex = field_validator("regex")(classmethod(lambda cls, v: _check_regex(v)))
@@ -124,7 +133,7 @@ class IncidentType(BaseModel):
     def compiled_regex(self) -> Any:
         return compile_regex(self.regex or "")
 
-    @field_validator("keywords")
+    @field_validator("keywords", "not_")
     @classmethod
     def _keywords(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
         out = {}
@@ -133,10 +142,7 @@ class IncidentType(BaseModel):
                 raise ValueError(f"{lang!r} is not a language code like en, ru, uz")
             cleaned = tuple(_clean(w) for w in words or ())
             for word in cleaned:
-                if not word.strip("*"):
-                    raise ValueError(f"{lang}: empty keyword")
-                if "*" in word[:-1]:
-                    raise ValueError(f"{lang}: {word!r}: '*' is allowed only at the end of a keyword")
+                check_keyword(str(lang), word)
             out[str(lang)] = cleaned
         return out
 
@@ -145,6 +151,28 @@ class IncidentType(BaseModel):
         if not any(self.keywords.values()) and not self.regex:
             raise ValueError("needs keywords (per language) or a regex")
         return self
+
+
+_WORD = re.compile(r"[^\W_]", re.UNICODE)
+
+
+def check_keyword(lang: str, keyword: str) -> None:
+    """An incident keyword: words (each also matching its other forms), `word*` a stem,
+    `a/b` either word, `A + B` both parts in one sentence. Raises ValueError saying what is wrong."""
+    if not keyword.strip("*"):
+        raise ValueError(f"{lang}: empty keyword")
+    for part in keyword.split("+"):
+        if not _WORD.search(part):
+            raise ValueError(f"{lang}: {keyword!r}: an empty part around '+'")
+        for chunk in part.split():
+            alternatives = chunk.split("/")
+            for alternative in alternatives:
+                if len(alternatives) > 1 and not _WORD.search(alternative):
+                    raise ValueError(f"{lang}: {keyword!r}: an empty alternative around '/'")
+                if "*" in alternative[:-1]:
+                    raise ValueError(f"{lang}: {keyword!r}: '*' is allowed only at the end of a keyword or of a word")
+                if len(alternatives) > 1 and re.search(r"[^\w*@'ʻʼ’‘`´]", alternative):
+                    raise ValueError(f"{lang}: {keyword!r}: alternatives around '/' must be single words")
 
 
 @dataclass(frozen=True)

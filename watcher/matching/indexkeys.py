@@ -1,0 +1,32 @@
+"""Which keys a listed name part is indexed under, and which inflections a token may carry.
+
+Split from names.py: the index's build policy (how many other readings of ambiguous letters
+are indexed, which forms a de-Russified surname gets) and the rule that Russian cases belong to
+Cyrillic text.
+"""
+
+from __future__ import annotations
+
+from watcher.matching.translit import name_key, name_keys, split_suffix
+
+MAX_INDEX_ALTERNATES = 1  # other readings indexed per listed name part (the text's are all tried)
+_VARIANT_CASES = (("", ""), ("a", "genitive -а"), ("u", "dative -у"), ("am", "instrumental -ом"), ("e", "prepositional -е"))
+
+
+def variant_forms(variant: str) -> list[tuple[str, str]]:
+    if variant[-1:] in "aeiou":
+        return [(variant, "")]
+    return [(name_key(variant + suffix), label) for suffix, label in _VARIANT_CASES]
+
+
+def index_keys(raw: str) -> tuple[str, ...]:
+    """The keys a listed name part is indexed under: its own and its likeliest other readings."""
+    return name_keys(split_suffix(raw)[0])[:1 + MAX_INDEX_ALTERNATES]
+
+
+_RUSSIAN_CASES = ("genitive", "dative", "accusative", "instrumental", "prepositional", "plural", "oblique",
+                  "feminine")
+
+
+def russian_case(label: str) -> bool:
+    return label.startswith(_RUSSIAN_CASES)
