@@ -47,19 +47,21 @@ async def report_health(
             text = f"✅ source {source['id']} is ok again"
         else:
             continue
-        sent += await _tell(store, admin, f"source:{source['id']}", state, since, text, now)
+        sent += await tell_admin(store, admin, f"source:{source['id']}", state, since, text, now)
     for destination, waiting, error in store.stuck_deliveries(STUCK_ATTEMPTS):
         told = store.admin_notice(f"delivery:{destination}")
         if waiting and (told is None or told["state"] != "failing"):
             text = f"⚠️ delivery to {destination} is failing: {waiting} alert(s) waiting; last error: {error}"
-            sent += await _tell(store, admin, f"delivery:{destination}", "failing", None, text, now)
+            sent += await tell_admin(store, admin, f"delivery:{destination}", "failing", None, text, now)
         elif not waiting and told is not None and told["state"] == "failing":
-            sent += await _tell(store, admin, f"delivery:{destination}", "ok", None,
+            sent += await tell_admin(store, admin, f"delivery:{destination}", "ok", None,
                                 f"✅ delivery to {destination} works again", now)
     return sent
 
 
-async def _tell(store: Store, admin: Notifier, topic: str, state: str, since: str | None, text: str, now: datetime) -> int:
+async def tell_admin(store: Store, admin: Notifier, topic: str, state: str, since: str | None, text: str,
+                     now: datetime) -> int:
+    """Send one admin-chat notice and record it under `topic` (state, since), so each change is told once."""
     try:
         await admin.send(Message(text=text))
     except DeliveryError as exc:

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable
 from datetime import datetime
 
-from watcher.delivery.health import _tell
+from watcher.delivery.health import tell_admin
 from watcher.delivery.notifiers.base import Notifier
 from watcher.rules import RulesHolder
 from watcher.store import Store
@@ -41,4 +41,4 @@ async def report_rules(store: Store, admin: Notifier, holder: RulesHolder, clock
         return 0
     if state == "ok" and (told is None or told["state"] == "ok"):
         return 0  # nothing was wrong: nothing to say
-    return await _tell(store, admin, TOPIC, state, marker, text, clock())
+    return await tell_admin(store, admin, TOPIC, state, marker, text, clock())
