@@ -15,7 +15,7 @@ May import the core and `watcher.store` (for the audit table); never delivery, d
 from watcher.errors import EditRefused
 from watcher.rules.editing import Edit, RulesEditor
 from watcher.rules.holder import RulesHolder
-from watcher.rules.model import INCIDENT_TYPES, IncidentType, Person, Rules, load_rules
+from watcher.rules.model import INCIDENT_LABELS, INCIDENT_TYPES, IncidentType, Person, Rules, incident_label, load_rules
 
-__all__ = ["INCIDENT_TYPES", "Edit", "EditRefused", "IncidentType", "Person", "Rules", "RulesEditor",
+__all__ = ["INCIDENT_LABELS", "INCIDENT_TYPES", "incident_label", "Edit", "EditRefused", "IncidentType", "Person", "Rules", "RulesEditor",
            "RulesHolder", "load_rules"]

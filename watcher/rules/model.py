@@ -29,6 +29,27 @@ INCIDENT_TYPES = (
     "extradition", "interpol_red_notice", "abduction_rendition", "deportation", "detention",
     "assassination_attack", "threats_to_family", "threats_surveillance", "asylum_refusal", "ecthr_rule39",
 )
+# How each built-in incident type reads in an alert or the digest; a monitor's own type reads as
+# its id in words (threats_online -> "threats online").
+INCIDENT_LABELS = {
+    "extradition": "extradition",
+    "interpol_red_notice": "INTERPOL Red Notice",
+    "abduction_rendition": "abduction / rendition",
+    "deportation": "deportation",
+    "detention": "detention",
+    "assassination_attack": "assassination / attack",
+    "threats_to_family": "threats to family",
+    "threats_surveillance": "threats / surveillance",
+    "asylum_refusal": "asylum refused",
+    "ecthr_rule39": "ECtHR interim measure (Rule 39)",
+}
+
+
+def incident_label(type_id: str) -> str:
+    """An incident type as a monitor reads it: abduction_rendition -> "abduction / rendition"."""
+    return INCIDENT_LABELS.get(type_id) or type_id.replace("_", " ")
+
+
 _LANG = re.compile(r"^[a-z]{2,3}$")
 _TYPE_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _KNOWN_KEYS = {"people", "incident_types", "monitors"}  # monitors: the bot's allowlist (watcher.bot)

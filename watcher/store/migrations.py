@@ -11,7 +11,11 @@ Tables:
   content hash: a later copy is recognised if it shares either with *any* earlier copy, whichever
   feed happened to be stored first.
 - matches: why an item matched a rule (one row per item and rule).
-- alerts: the outbox, one row per (item, destination); pending -> sending -> sent | failed.
+- alerts: the outbox, one row per (item, destination); pending -> sending -> sent | failed; its
+  kind says whether it is an incident's first alert, a later report (also) or a new development.
+- incidents, incident_people, incident_items: one row per incident, who it concerns, which items
+  report it and why each joined (m007).
+- evidence: the reported pages as fetched, hashed, with their main text (m007).
 """
 
 from __future__ import annotations
@@ -191,3 +195,105 @@ def m006_source_notices(db: Database) -> None:
     """What the latest content of a source showed that is not a failure but loses matches if
     nobody knows (guids reused for different stories, garbled text): shown with its health."""
     db.execute("ALTER TABLE sources ADD COLUMN notice TEXT")
+
+
+@migrations()
+def m007_incidents(db: Database) -> None:
+    """Incidents, not items: the reports of one story (any outlet, any language) belong to one
+    incident; incidents of the same watched people form a case. Alerts gain a kind: the first
+    report's 'alert', an 'also' (a later report of the incident: the alert's message is edited,
+    or a silent reply is posted) and a 'followup' (a new development of the case: a notifying
+    reply to the case's earlier alert). Evidence: the reported pages, kept as fetched.
+
+    Items alerted before incidents existed each become an incident of their own, so the digest
+    and `watcher incidents` show them."""
+    db.executescript(
+        """
+        CREATE TABLE incidents (
+            id INTEGER PRIMARY KEY,
+            case_id INTEGER NOT NULL,           -- the case's first incident (its own id when first)
+            previous_id INTEGER REFERENCES incidents (id),  -- the incident of the case it follows
+            first_seen TEXT NOT NULL,           -- the earliest report's time (published, UTC)
+            last_seen TEXT NOT NULL,            -- the latest report's time
+            created_at TEXT NOT NULL,
+            title TEXT NOT NULL,
+            people TEXT NOT NULL DEFAULT '[]',  -- JSON: canonical names of watched people
+            incident_types TEXT NOT NULL DEFAULT '[]',
+            origin TEXT NOT NULL DEFAULT '[]',  -- JSON: ISO country codes
+            host TEXT NOT NULL DEFAULT '[]',
+            keys TEXT NOT NULL DEFAULT '{}',    -- JSON: salient spelling key -> name | place | number
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'followed'))
+        );
+        CREATE INDEX incidents_last_seen ON incidents (last_seen);
+        CREATE INDEX incidents_case ON incidents (case_id);
+        CREATE TABLE incident_people (
+            person TEXT NOT NULL,
+            incident_id INTEGER NOT NULL REFERENCES incidents (id),
+            PRIMARY KEY (person, incident_id)
+        );
+        CREATE TABLE incident_items (
+            item_id INTEGER PRIMARY KEY REFERENCES items (id),  -- an item reports one incident
+            incident_id INTEGER NOT NULL REFERENCES incidents (id),
+            source_id TEXT NOT NULL,            -- the feed that brought it to the incident
+            reported TEXT NOT NULL,             -- the time the window uses: published, else first seen
+            joined_at TEXT NOT NULL,
+            reason TEXT NOT NULL,               -- why it belongs: first report, shared person, score
+            score REAL
+        );
+        CREATE INDEX incident_items_incident ON incident_items (incident_id);
+        ALTER TABLE alerts ADD COLUMN kind TEXT NOT NULL DEFAULT 'alert';  -- alert | also | followup
+        ALTER TABLE alerts ADD COLUMN incident_id INTEGER REFERENCES incidents (id);
+        ALTER TABLE alerts ADD COLUMN parent_id INTEGER REFERENCES alerts (id);
+        CREATE INDEX alerts_incident ON alerts (incident_id, destination);
+        CREATE TABLE evidence (
+            id INTEGER PRIMARY KEY,
+            item_id INTEGER NOT NULL REFERENCES items (id),
+            kind TEXT NOT NULL DEFAULT 'page' CHECK (kind IN ('page', 'archive')),
+            url TEXT NOT NULL,                  -- what was asked for (the item's link)
+            source_id TEXT NOT NULL,            -- whose fetch settings (proxy, private) apply
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'fetching', 'done', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            fetched_at TEXT,
+            final_url TEXT,
+            http_status INTEGER,
+            headers TEXT,                       -- JSON: the response headers
+            content BLOB,                       -- the raw bytes, gzip-compressed
+            size INTEGER,                       -- bytes before compression
+            sha256 TEXT,                        -- of the raw bytes
+            text TEXT,                          -- the main text (trafilatura)
+            archive_url TEXT,                   -- kind 'archive': the Internet Archive's copy
+            UNIQUE (item_id, kind)
+        );
+        CREATE INDEX evidence_due ON evidence (status, next_attempt_at);
+        """
+    )
+    _incidents_for_old_alerts(db)
+
+
+def _incidents_for_old_alerts(db: Database) -> None:
+    import json
+
+    conn = db.conn
+    rows = conn.execute(
+        "SELECT DISTINCT i.id, i.title, i.published, i.first_seen, i.source_id FROM items i"
+        " JOIN alerts a ON a.item_id = i.id ORDER BY i.id").fetchall()
+    for item_id, title, published, first_seen, source_id in rows:
+        rules = [r[0] for r in conn.execute("SELECT rule FROM matches WHERE item_id = ? ORDER BY id", (item_id,))]
+        people = [r.split(":", 1)[1] for r in rules if r.startswith("person:")]
+        types = [r.split(":", 1)[1] for r in rules if r.startswith("incident:")]
+        cursor = conn.execute(
+            "INSERT INTO incidents (case_id, first_seen, last_seen, created_at, title, people, incident_types)"
+            " VALUES (0, ?, ?, ?, ?, ?, ?)",
+            (published, published, first_seen, title, json.dumps(people, ensure_ascii=False), json.dumps(types)))
+        incident_id = cursor.lastrowid
+        conn.execute("UPDATE incidents SET case_id = id WHERE id = ?", (incident_id,))
+        conn.executemany("INSERT OR IGNORE INTO incident_people (person, incident_id) VALUES (?, ?)",
+                         [(p, incident_id) for p in people])
+        conn.execute("INSERT INTO incident_items (item_id, incident_id, source_id, reported, joined_at, reason)"
+                     " VALUES (?, ?, ?, ?, ?, 'alerted before incidents existed')",
+                     (item_id, incident_id, source_id, published, first_seen))
+        conn.execute("UPDATE alerts SET incident_id = ? WHERE item_id = ?", (incident_id, item_id))

@@ -14,23 +14,17 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlite_utils import Database
 
 from watcher.models import Item, Match, story_key
+from watcher.store.evidence import EvidenceStore
+from watcher.store.incidents import IncidentStore
 from watcher.store.migrations import migrations
-
-
-def iso(when: datetime) -> str:
-    """The one timestamp format stored: UTC, seconds, sortable as text."""
-    return when.astimezone(timezone.utc).isoformat(timespec="seconds")
-
-
-def parse_iso(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
+from watcher.store.times import iso, parse_iso
 
 
 def _private_file(path: Path) -> None:
@@ -65,7 +59,7 @@ def _same_story(earlier: sqlite3.Row | tuple, item: Item) -> bool:
         item.url and url == item.url and "link_shared" not in item.flags)
 
 
-class Store:
+class Store(IncidentStore, EvidenceStore):
     """All reads and writes of watcher's state. Pass ":memory:" for a throwaway database."""
 
     def __init__(self, path: Path | str):
@@ -259,20 +253,27 @@ class Store:
 
     # -- alerts outbox -------------------------------------------------------------------
 
-    def enqueue_alert(self, item_id: int, destination: str, urgent: bool, now: datetime) -> bool:
-        """One outbox row per (item, destination), ever. Returns False if it already existed."""
+    def enqueue_alert(self, item_id: int, destination: str, urgent: bool, now: datetime, *, kind: str = "alert",
+                      incident_id: int | None = None, parent_id: int | None = None) -> bool:
+        """One outbox row per (item, destination), ever. Returns False if it already existed.
+
+        `kind`: 'alert' (an incident's first report), 'also' (a later report: edits the
+        `parent_id` alert's message) or 'followup' (a new development: replies to it)."""
         cursor = self.conn.execute(
-            "INSERT INTO alerts (item_id, destination, urgent, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT (item_id, destination) DO NOTHING",
-            (item_id, destination, int(urgent), iso(now), iso(now)),
+            "INSERT INTO alerts (item_id, destination, urgent, created_at, next_attempt_at, kind, incident_id,"
+            " parent_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (item_id, destination) DO NOTHING",
+            (item_id, destination, int(urgent), iso(now), iso(now), kind, incident_id, parent_id),
         )
         return cursor.rowcount == 1
 
     def due_alerts(self, destination: str, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
-        """Pending alerts whose next attempt is due, urgent first, then oldest first."""
+        """Pending alerts whose next attempt is due, urgent first, then oldest first. A later
+        report or follow-up waits until the alert it edits or replies to is settled (sent or
+        failed): it needs that message."""
         rows = self.conn.execute(
             "SELECT * FROM alerts WHERE destination = ? AND status = 'pending' AND next_attempt_at <= ?"
-            " ORDER BY urgent DESC, id LIMIT ?",
+            " AND (parent_id IS NULL OR (SELECT p.status FROM alerts p WHERE p.id = alerts.parent_id)"
+            " IN ('sent', 'failed')) ORDER BY urgent DESC, id LIMIT ?",
             (destination, iso(now), limit),
         )
         return [dict(r) for r in rows]
