@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,13 +46,18 @@ def feed_bytes(name: str) -> bytes:
     return (FEEDS / name).read_bytes()
 
 
-def rss(*items: tuple[str, str, str], guid: bool = True) -> bytes:
-    """A small RSS 2.0 document; items are (key, title, description)."""
+def rss(*items: tuple[str, str, str], guid: bool = True, days_apart: int = 4) -> bytes:
+    """A small RSS 2.0 document; items are (key, title, description). The first is published
+    on 2 Nov 2026 10:00 UTC, each next one `days_apart` days earlier: by default farther apart
+    than the incident window, so items naming one person are separate incidents (one alert
+    each, the later ones as follow-ups of the case); 0 makes them reports of one incident."""
+    start = datetime(2026, 11, 2, 10, 0, tzinfo=timezone.utc)
     body = "".join(
         f"<item><title>{t}</title><link>https://news.example.org/{k}?utm_source=rss</link>"
         + (f"<guid>https://news.example.org/{k}</guid>" if guid else "")
-        + f"<description>{d}</description><pubDate>Mon, 02 Nov 2026 10:00:00 GMT</pubDate></item>"
-        for k, t, d in items
+        + f"<description>{d}</description><pubDate>{format_datetime(start - timedelta(days=days_apart * i), usegmt=True)}"
+        + "</pubDate></item>"
+        for i, (k, t, d) in enumerate(items)
     )
     return (
         '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Test feed</title>'

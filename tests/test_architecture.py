@@ -25,11 +25,14 @@ UPPER = {"delivery", "bot", "digest", "cli", "demo"}
 
 # what each part of the house must not import (by first component below `watcher.`)
 FORBIDDEN: dict[str, set[str]] = {
-    **{name: UPPER | ASSEMBLY | {"sources", "matching", "rules", "store"} for name in PRIMITIVES},
-    "sources": UPPER | ASSEMBLY,
-    "matching": UPPER | ASSEMBLY,
-    "store": UPPER | ASSEMBLY | {"rules", "matching", "sources"},
-    "rules": UPPER | ASSEMBLY,
+    **{name: UPPER | ASSEMBLY | {"sources", "matching", "rules", "store", "incidents", "evidence"}
+       for name in PRIMITIVES},
+    "sources": UPPER | ASSEMBLY | {"incidents", "evidence"},
+    "matching": UPPER | ASSEMBLY | {"incidents", "evidence"},
+    "store": UPPER | ASSEMBLY | {"rules", "matching", "sources", "incidents", "evidence"},
+    "rules": UPPER | ASSEMBLY | {"incidents", "evidence"},
+    "incidents": UPPER | ASSEMBLY | {"evidence", "sources"},
+    "evidence": UPPER | ASSEMBLY | {"incidents", "matching", "rules"},
     "delivery": {"bot", "digest", "cli", "demo"} | ASSEMBLY,
     "digest": {"bot", "cli", "demo"} | ASSEMBLY,
     "bot": {"cli", "demo"},

@@ -64,7 +64,7 @@ def test_poll_once_stores_items_and_prints_one_alert_per_matching_item(ws) -> No
     result = ws.cli("poll", "--once")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.count("[watcher]") == 1
-    assert "Person: Bakhodir Karimov" in result.stdout and "Incident: detention, extradition" in result.stdout
+    assert "Person: Bakhodir Karimov" in result.stdout and "URGENT alert: detention, extradition" in result.stdout
     assert "Link: https://news.example.org/k1" in result.stdout and "utm_source" not in result.stdout
     assert "2 new item(s), 1 alert(s) delivered" in result.stderr
     store = Store(ws.state / "watcher.db")

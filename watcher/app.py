@@ -11,13 +11,16 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
 from watcher.config import Paths, load_feeds
 from watcher.http import Fetcher, utcnow
-from watcher.errors import DeliveryError
+from watcher.durations import parse_duration
+from watcher.errors import ConfigError, ConfigProblem, DeliveryError
+from watcher.incidents import DEFAULT_WINDOW
 from watcher.delivery.notifiers import Notifier, configured_notifiers
 from watcher.delivery.outbox import DeliveryReport, deliver_pending, recover_interrupted, uncertain_notice
 from watcher.matching import matcher_for
@@ -27,6 +30,41 @@ from watcher.sources import Source, build_source
 from watcher.store import Store
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IncidentSettings:
+    """How reports become incidents and how alerts show them, from the environment:
+    WATCHER_INCIDENT_WINDOW (72h: how close in time two reports of one incident are),
+    WATCHER_TZ (Europe/London: the zone alert times are shown in), WATCHER_EVIDENCE (on: keep
+    the pages of alerted incidents; 0 turns it off), WATCHER_ARCHIVE_SAVE (off: 1 also asks
+    the Internet Archive to save each page)."""
+
+    window: timedelta = DEFAULT_WINDOW
+    tz: str = "Europe/London"
+    evidence: bool = True
+    archive: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> IncidentSettings:
+        problems = []
+        window = DEFAULT_WINDOW
+        raw = env.get("WATCHER_INCIDENT_WINDOW", "").strip()
+        if raw:
+            try:
+                window = parse_duration(raw)
+            except ValueError as exc:
+                problems.append(ConfigProblem("environment", None, f"WATCHER_INCIDENT_WINDOW: {exc}"))
+        tz = env.get("WATCHER_TZ", "").strip() or "Europe/London"
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(ConfigProblem("environment", None, f"WATCHER_TZ: {tz!r} is not a time zone like Europe/London"))
+        if problems:
+            raise ConfigError(problems)
+        evidence = env.get("WATCHER_EVIDENCE", "1").strip().lower() not in ("0", "off", "no", "false")
+        archive = env.get("WATCHER_ARCHIVE_SAVE", "").strip().lower() in ("1", "on", "yes", "true")
+        return cls(window=window, tz=tz, evidence=evidence, archive=archive)
 
 
 @dataclass
@@ -39,6 +77,7 @@ class App:
     notifiers: dict[str, Notifier]
     admin: Notifier | None = None
     clock: Callable[[], datetime] = utcnow
+    incidents: IncidentSettings = field(default_factory=lambda: IncidentSettings())
     _context: Context | None = field(default=None, repr=False)
 
     @classmethod
@@ -61,6 +100,7 @@ class App:
         environ = env if env is not None else os.environ
         if notifiers is None:
             notifiers, admin = configured_notifiers(environ)
+        incidents = IncidentSettings.from_env(environ)
         os.umask(0o077)  # every file watcher creates is private
         store = Store(paths.db)
         for s in settings:
@@ -74,12 +114,15 @@ class App:
             notifiers=notifiers,
             admin=admin,
             clock=clock,
+            incidents=incidents,
         )
 
     @property
     def context(self) -> Context:
         if self._context is None:
-            self._context = Context(self.store, self.fetcher, lambda: self.rules.rules, list(self.notifiers), self.clock)
+            settings = self.incidents
+            self._context = Context(self.store, self.fetcher, lambda: self.rules.rules, list(self.notifiers), self.clock,
+                                    window=settings.window, evidence=settings.evidence, archive=settings.archive)
         return self._context
 
     def enabled(self, only: tuple[str, ...] = ()) -> list[Source]:
@@ -128,7 +171,7 @@ class App:
         return reports, total
 
     async def deliver(self) -> DeliveryReport:
-        report = await deliver_pending(self.store, self.notifiers, self.clock)
+        report = await deliver_pending(self.store, self.notifiers, self.clock, tz=self.incidents.tz)
         await self.announce_uncertain()
         return report
 

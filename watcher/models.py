@@ -69,3 +69,8 @@ class Message:
     subject: str = ""
     urgent: bool = False
     alert_ids: tuple[int, ...] = ()  # the outbox rows this message delivers (buttons refer to them)
+    # an incident's later report: replace the text of this earlier message (an id `send` returned)
+    edit: str | None = None
+    # a reply threaded to this earlier message (a later report, or a new development of a case)
+    reply_to: str | None = None
+    silent: bool = False  # deliver without a notification sound (a later report of an incident)

@@ -21,7 +21,8 @@ from datetime import datetime, timedelta
 
 from watcher.errors import NotModified, SourceError
 from watcher.http import ALLOW_PRIVATE, Fetcher, Validators
-from watcher.matching import match
+from watcher.incidents import DEFAULT_WINDOW, Placement, Report, alert_kind, place
+from watcher.matching import Analysis, matcher_for
 from watcher.models import Item, Match, Response
 from watcher.rules import Rules
 from watcher.sources import Source
@@ -42,6 +43,9 @@ class Context:
     rules: Callable[[], Rules]
     destinations: Sequence[str]
     clock: Callable[[], datetime]
+    window: timedelta = DEFAULT_WINDOW  # how close in time two reports of one incident are
+    evidence: bool = True  # keep the pages of alerted incidents (watcher/evidence)
+    archive: bool = False  # and ask the Internet Archive to save them
 
 
 @dataclass
@@ -146,14 +150,19 @@ def _record_items(
     rules = ctx.rules()
     silent = state.get("first_ok") is None and source.settings.backfill == "silent"
     alerts = silenced = 0
+    matcher = matcher_for(rules)
     with store.transaction():
         muted = store.active_mutes(source.id, now)
         new, sightings, reused = store.add_items(items, now)
         for stored in new:
-            matches = match(stored.item, rules)
+            analysis = matcher.analyse(stored.item.text())
+            matches = analysis.matches
             if not matches:
                 continue
             store.add_matches(stored.id, matches, now)
+            placement = None
+            if alert_worthy(matches, rules)[0]:  # a report of an incident, alerted or not
+                placement = place(store, _report(stored.id, stored.item, analysis), now, ctx.window)
             if None in muted:
                 continue  # the whole source is muted: stored and matched, not alerted
             worthy, urgent = alert_worthy([m for m in matches if m.rule not in muted], rules)
@@ -163,7 +172,9 @@ def _record_items(
                 silenced += 1
             elif worthy:
                 for destination in ctx.destinations:
-                    alerts += int(store.enqueue_alert(stored.id, destination, urgent, now))
+                    alerts += int(_enqueue(store, stored.id, destination, urgent, placement, now))
+                if placement is not None and ctx.evidence:
+                    store.want_evidence(stored.id, stored.item.url, source.id, now, archive=ctx.archive)
         last_new = iso(now) if sightings else state.get("last_new_item") or iso(now)
         health = "ok"
         recent = store.recent_published(source.id)
@@ -187,6 +198,23 @@ def _record_items(
         log.info("source %s: first poll, %d existing items recorded without alerting (backfill: silent)",
                  source.id, len(new))
     return PollReport(source.id, health, items=len(items), new=len(new), alerts=alerts, silenced=silenced)
+
+
+def _report(item_id: int, item: Item, analysis: Analysis) -> Report:
+    return Report(item_id, item.source_id, item.title, item.summary, item.published, people=analysis.people,
+                  incident_types=analysis.incident_types, origin=analysis.origin, host=analysis.host,
+                  fields=item.fields)
+
+
+def _enqueue(store: Store, item_id: int, destination: str, urgent: bool, placement: Placement | None,
+             now: datetime) -> bool:
+    """The item's outbox row for one destination: the incident's first alert, a later report
+    of it (edits that alert) or a new development of its case (replies to the case's alert)."""
+    if placement is None:  # not a report of an incident (cannot happen for an alert-worthy item)
+        return store.enqueue_alert(item_id, destination, urgent, now)
+    kind, parent = alert_kind(store, placement, destination)
+    return store.enqueue_alert(item_id, destination, urgent, now, kind=kind, incident_id=placement.incident_id,
+                               parent_id=parent)
 
 
 NOTICES = {

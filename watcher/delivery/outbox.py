@@ -30,7 +30,8 @@ from watcher.durations import format_duration
 from watcher.errors import DeliveryError
 from watcher.delivery.notifiers import Notifier
 from watcher.models import Message
-from watcher.delivery.render import render_alert, render_compact_html, render_group
+from watcher.delivery.compose import Composed, compose, reply_for
+from watcher.delivery.render import render_compact_html, render_group
 from watcher.store import Store, iso
 
 log = logging.getLogger(__name__)
@@ -65,14 +66,15 @@ def recover_interrupted(store: Store, notifiers: Mapping[str, Notifier], now: da
         for row in store.interrupted_alerts(name):
             found += 1
             with store.transaction():
-                if notifier.unknown_outcome == "assume_sent":
+                if notifier.unknown_outcome == "assume_sent" and row.get("via") != "edit":
                     store.mark_sent(row["id"], now, row["message_id"])
                     store.conn.execute("UPDATE alerts SET uncertain = 1, last_error = ? WHERE id = ?",
                                        ("interrupted mid-send; assumed sent", row["id"]))
                     assumed.append(row)
                 else:
                     store.defer_alert(row["id"], "interrupted during send; resending", now)
-            log.warning("alert %s to %s was interrupted mid-send: %s", row["id"], name, notifier.unknown_outcome)
+            rule = "resend (an edit is safe to repeat)" if row.get("via") == "edit" else notifier.unknown_outcome
+            log.warning("alert %s to %s was interrupted mid-send: %s", row["id"], name, rule)
     return found, assumed
 
 
@@ -95,13 +97,16 @@ async def deliver_pending(
     clock: Callable[[], datetime],
     *,
     limit: int = 500,
+    tz: str = "UTC",
 ) -> DeliveryReport:
     """Send every due alert once; failures wait for a later call.
 
     A notifier with a `capacity()` (messages it may send in the next minute) gets a burst
     larger than that capacity as grouped messages, urgent alerts first, instead of a queue
     that takes hours; every row of a group is claimed and marked together. The first transient
-    failure (or unknown outcome) to a destination ends its wave: the rest wait with it."""
+    failure (or unknown outcome) to a destination ends its wave: the rest wait with it. The
+    later reports of one incident's alert go as one batch (one edit of its message, see
+    compose.py); they are never grouped with alerts. Times are shown in `tz`."""
     report = DeliveryReport()
     for name, notifier in notifiers.items():
         rows = store.due_alerts(name, clock(), limit)
@@ -109,9 +114,14 @@ async def deliver_pending(
             continue
         capacity = getattr(notifier, "capacity", None)
         budget = capacity() if capacity is not None else None
-        batches = _batches(store, rows, budget)
+        later = [row for row in rows if row["kind"] == "also"]
+        batches = _batches(store, [row for row in rows if row["kind"] != "also"], budget)
+        by_parent: dict[int, list[dict]] = {}
+        for row in later:
+            by_parent.setdefault(int(row["parent_id"] or 0), []).append(row)
+        batches += list(by_parent.values())
         for index, batch in enumerate(batches):
-            trouble = await _deliver(store, notifier, name, batch, clock, report)
+            trouble = await _deliver(store, notifier, name, batch, clock, report, tz)
             if trouble is not None:
                 untried = [row for later in batches[index + 1:] for row in later]
                 _wait_together(store, name, trouble, batch, untried, clock(), report)
@@ -157,7 +167,7 @@ def _compact(store: Store, row: dict) -> str:
 
 async def _deliver(
     store: Store, notifier: Notifier, name: str, batch: list[dict], clock: Callable[[], datetime],
-    report: DeliveryReport,
+    report: DeliveryReport, tz: str = "UTC",
 ) -> _Trouble | None:
     """Claim, send and mark one batch. Returns the trouble that should stop the wave, if any;
     a permanent refusal concerns this message only and does not."""
@@ -170,24 +180,37 @@ async def _deliver(
                 _fail(store, batch, str(exc), report, name)
                 return None
             return _Trouble(exc, claimed=False)
-    with store.transaction():
-        batch[:] = [row for row in batch if store.claim_alert(row["id"])]
-    if not batch:
-        return None
-    message = _message(store, batch)
-    if message is None:
+    composed = _message(store, batch, tz)
+    if composed is None:
+        with store.transaction():
+            batch[:] = [row for row in batch if store.claim_alert(row["id"])]
         _fail(store, batch, "item no longer stored", report, name)
         return None
+    with store.transaction():  # the claim says what the send does, for recovery after a crash
+        batch[:] = [row for row in batch if store.claim_alert(row["id"], composed.via)]
+    if not batch:
+        return None
     try:
-        message_id = await notifier.send(message)
+        try:
+            message_id = await notifier.send(composed.message)
+        except DeliveryError as exc:
+            if not (exc.permanent and composed.via == "edit"):
+                raise
+            # the alert's message cannot be edited (deleted, too old): reply to it instead
+            log.info("delivery to %s: the incident's alert cannot be edited (%s); replying instead", name, exc)
+            composed = reply_for(store, batch, tz) or composed
+            with store.transaction():
+                store.conn.executemany("UPDATE alerts SET via = 'reply' WHERE id = ?", [(r["id"],) for r in batch])
+            message_id = await notifier.send(composed.message)
     except DeliveryError as exc:
         if exc.permanent:
             _fail(store, batch, str(exc), report, name)
             return None
-        if exc.uncertain and getattr(notifier, "unknown_outcome", "resend") == "assume_sent":
+        if (exc.uncertain and composed.via != "edit"
+                and getattr(notifier, "unknown_outcome", "resend") == "assume_sent"):
             _assume_sent(store, batch, exc, clock(), report)
             return _Trouble(exc, claimed=True, assumed_sent=True)
-        return _Trouble(exc, claimed=True)
+        return _Trouble(exc, claimed=True)  # an edit with an unknown outcome is simply sent again
     except Exception as exc:  # a notifier bug must not lose the alert either
         log.exception("notifier %s raised unexpectedly", name)
         return _Trouble(DeliveryError(f"{type(exc).__name__}: {exc}"), claimed=True)
@@ -195,6 +218,7 @@ async def _deliver(
     with store.transaction():
         for row in batch:
             store.mark_sent(row["id"], now, message_id)
+        _mark_covered(store, name, batch, composed, now, message_id)
         forward = _bring_forward(store, name, now)
     report.sent += len(batch)
     report.messages += 1
@@ -203,15 +227,25 @@ async def _deliver(
     return None
 
 
-def _message(store: Store, batch: list[dict]) -> Message | None:
-    if len(batch) == 1 and "_compact" not in batch[0]:
-        row = batch[0]
-        item = store.item(row["item_id"])
-        if item is None:
-            return None
-        return render_alert(item, store.matches_for(row["item_id"]), urgent=bool(row["urgent"]), alert_id=row["id"])
+def _message(store: Store, batch: list[dict], tz: str) -> Composed | None:
+    if len(batch) == 1 and "_compact" not in batch[0] or batch[0]["kind"] == "also":
+        return compose(store, batch, tz)
     entries = [(row["id"], row["_compact"], bool(row["urgent"])) for row in batch if row.get("_compact")]
-    return render_group(entries) if entries else None
+    return Composed(render_group(entries), "message") if entries else None
+
+
+def _mark_covered(store: Store, name: str, batch: list[dict], composed: Composed, now: datetime,
+                  message_id: str | None) -> None:
+    """Later reports the message already showed are delivered with it (they wait for it)."""
+    if not composed.covers:
+        return
+    parents = {int(row["id"]) if row["kind"] != "also" else int(row["parent_id"] or 0) for row in batch}
+    marks = ",".join("?" * len(composed.covers))
+    for parent in parents:
+        store.conn.execute(
+            f"UPDATE alerts SET status = 'sent', sent_at = ?, message_id = ?, via = 'covered', last_error = NULL"
+            f" WHERE destination = ? AND kind = 'also' AND parent_id = ? AND status = 'pending'"
+            f" AND item_id IN ({marks})", (iso(now), message_id, name, parent, *composed.covers))
 
 
 def _fail(store: Store, batch: list[dict], error: str, report: DeliveryReport, name: str) -> None:

@@ -39,6 +39,22 @@ def gazetteer_index() -> PhraseIndex:
     return PhraseIndex(entries)
 
 
+@cache
+def _english_names() -> dict[str, str]:
+    data = YAML(typ="safe").load(GAZETTEER.read_text(encoding="utf-8")) or {} if GAZETTEER.exists() else {}
+    names = {}
+    for code, languages in data.items():
+        words = [str(w).rstrip("*") for w in (languages or {}).get("en") or ()]
+        if words:
+            names[str(code)] = words[0]
+    return names
+
+
+def country_name(code: str) -> str:
+    """A country's English name for an alert ("UZ" -> "Uzbekistan"); the code when unknown."""
+    return _english_names().get(code, code)
+
+
 def is_country_word(norm: str) -> bool:
     """Whether a normalised token names a country or its people ('uzbek', 'узбекский')."""
     return bool(gazetteer_index().candidates(norm))

@@ -244,6 +244,7 @@ def m007_incidents(db: Database) -> None:
         ALTER TABLE alerts ADD COLUMN kind TEXT NOT NULL DEFAULT 'alert';  -- alert | also | followup
         ALTER TABLE alerts ADD COLUMN incident_id INTEGER REFERENCES incidents (id);
         ALTER TABLE alerts ADD COLUMN parent_id INTEGER REFERENCES alerts (id);
+        ALTER TABLE alerts ADD COLUMN via TEXT;  -- set before the send: message | edit | reply
         CREATE INDEX alerts_incident ON alerts (incident_id, destination);
         CREATE TABLE evidence (
             id INTEGER PRIMARY KEY,

@@ -268,21 +268,23 @@ class Store(IncidentStore, EvidenceStore):
 
     def due_alerts(self, destination: str, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
         """Pending alerts whose next attempt is due, urgent first, then oldest first. A later
-        report or follow-up waits until the alert it edits or replies to is settled (sent or
-        failed): it needs that message."""
+        report waits until the alert it edits is settled (sent or failed): it needs that
+        message. A follow-up does not wait (a new development must not): it is threaded under
+        the case's alert when that has been sent, which the order of a wave makes likely."""
         rows = self.conn.execute(
             "SELECT * FROM alerts WHERE destination = ? AND status = 'pending' AND next_attempt_at <= ?"
-            " AND (parent_id IS NULL OR (SELECT p.status FROM alerts p WHERE p.id = alerts.parent_id)"
+            " AND (kind != 'also' OR parent_id IS NULL OR (SELECT p.status FROM alerts p WHERE p.id = alerts.parent_id)"
             " IN ('sent', 'failed')) ORDER BY urgent DESC, id LIMIT ?",
             (destination, iso(now), limit),
         )
         return [dict(r) for r in rows]
 
-    def claim_alert(self, alert_id: int) -> bool:
-        """pending -> sending, recorded before the send; False if someone else took it."""
+    def claim_alert(self, alert_id: int, via: str | None = None) -> bool:
+        """pending -> sending, recorded before the send with what the send does (`via`: message,
+        edit, reply); False if someone else took it."""
         cursor = self.conn.execute(
-            "UPDATE alerts SET status = 'sending', attempts = attempts + 1 WHERE id = ? AND status = 'pending'",
-            (alert_id,),
+            "UPDATE alerts SET status = 'sending', attempts = attempts + 1, via = coalesce(?, via)"
+            " WHERE id = ? AND status = 'pending'", (via, alert_id),
         )
         return cursor.rowcount == 1
 
@@ -309,8 +311,9 @@ class Store(IncidentStore, EvidenceStore):
     def next_retry(self, destinations: list[str]) -> datetime | None:
         """When the next pending alert for these destinations is due."""
         marks = ",".join("?" * len(destinations))
-        row = self._one(f"SELECT min(next_attempt_at) FROM alerts WHERE status = 'pending' AND destination IN ({marks})",
-                        tuple(destinations))
+        row = self._one(f"SELECT min(next_attempt_at) FROM alerts WHERE status = 'pending' AND destination IN ({marks})"
+                        " AND (kind != 'also' OR parent_id IS NULL OR (SELECT p.status FROM alerts p"
+                        " WHERE p.id = alerts.parent_id) IN ('sent', 'failed'))", tuple(destinations))
         return parse_iso(row[0]) if row and row[0] else None
 
     def unannounced_uncertain(self) -> list[dict[str, Any]]:

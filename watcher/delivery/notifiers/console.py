@@ -22,7 +22,12 @@ class ConsoleNotifier:
     async def send(self, message: Message) -> str | None:
         stream = self._stream or sys.stdout
         try:
-            stream.write(f"{RULE}\n{message.text}\n")
+            head = ""
+            if message.edit is not None:
+                head = f"[update of the alert above (message {message.edit}): now reads]\n"
+            elif message.reply_to is not None or message.silent:
+                head = "[reply to an earlier alert]\n" if not message.silent else ""
+            stream.write(f"{RULE}\n{head}{message.text}\n")
             stream.flush()
         except (OSError, ValueError) as exc:
             raise DeliveryError(f"could not write to the console: {exc}") from exc

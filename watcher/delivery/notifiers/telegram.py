@@ -35,7 +35,7 @@ import httpx
 # PTB 22 is moving retry_after and timeouts to timedelta; opt in now (both forms are handled).
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup  # noqa: E402
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters  # noqa: E402
 from telegram.error import (  # noqa: E402
     BadRequest,
     Forbidden,
@@ -211,41 +211,77 @@ class TelegramNotifier:
         await self.gate.ready(self.chat_id)
 
     async def send(self, message: Message) -> str | None:
+        """Post the message (threaded under `reply_to`, silently if `silent`), or with `edit`
+        replace the text of that earlier message. Editing is idempotent: Telegram's "message is
+        not modified" means it already reads so, and counts as done; an edit Telegram cannot
+        make (the message is gone) is refused for good, so the outbox replies instead."""
         await self._ensure_ready()
         markup = feedback_buttons(message.alert_ids[0]) if self.buttons and len(message.alert_ids) == 1 else None
         chunks = split_html(message.html) if message.html else split_html(message.text)
+        if message.edit is not None:
+            return await self._edit(message.edit, chunks[0], "HTML" if message.html else None, markup)
         first_id: str | None = None
         for index, chunk in enumerate(chunks):
             last = index == len(chunks) - 1
+            options = {"reply_to": message.reply_to if index == 0 else None, "silent": message.silent}
             sent_id = await self._send_chunk(chunk, "HTML" if message.html else None, markup if last else None,
-                                             plain=message.text if len(chunks) == 1 else None)
+                                             plain=message.text if len(chunks) == 1 else None, **options)
             first_id = first_id or sent_id
         return first_id
 
-    async def _send_chunk(self, text: str, parse_mode: str | None, markup: Any, plain: str | None) -> str:
+    async def _edit(self, message_id: str, text: str, parse_mode: str | None, markup: Any) -> str:
         try:
-            return await self._post(text, parse_mode, markup)
+            await self._post(text, parse_mode, markup, edit=message_id)
+        except BadRequest as exc:
+            said = str(exc).lower()
+            if "not modified" in said:
+                return message_id
+            if parse_mode and "parse" in said:
+                try:
+                    await self._post(re.sub(r"<[^>]+>", "", text)[:MAX_LENGTH], None, markup, edit=message_id)
+                except BadRequest as again:
+                    if "not modified" in str(again).lower():
+                        return message_id
+                    raise DeliveryError(self._clean(f"Telegram refused the edit: {again}"), permanent=True) from None
+                return message_id
+            raise DeliveryError(self._clean(f"Telegram cannot edit the message: {exc}"), permanent=True) from None
+        return message_id
+
+    async def _send_chunk(self, text: str, parse_mode: str | None, markup: Any, plain: str | None,
+                          reply_to: str | None = None, silent: bool = False) -> str:
+        try:
+            return await self._post(text, parse_mode, markup, reply_to=reply_to, silent=silent)
         except BadRequest as exc:
             if parse_mode and "parse" in str(exc).lower():
-                return await self._send_plain(plain or re.sub(r"<[^>]+>", "", text), markup, exc)
+                return await self._send_plain(plain or re.sub(r"<[^>]+>", "", text), markup, exc, reply_to, silent)
             if "too many requests" in str(exc).lower():
                 return self._raise_flood(exc)
             raise DeliveryError(self._clean(f"Telegram refused the message: {exc}")) from None
 
-    async def _send_plain(self, text: str, markup: Any, first: Exception) -> str:
+    async def _send_plain(self, text: str, markup: Any, first: Exception, reply_to: str | None = None,
+                          silent: bool = False) -> str:
         try:
-            return await self._post(text[:MAX_LENGTH], None, markup)
+            return await self._post(text[:MAX_LENGTH], None, markup, reply_to=reply_to, silent=silent)
         except BadRequest as exc:
             raise DeliveryError(self._clean(f"Telegram refused the message as HTML ({first}) and as plain "
                                             f"text ({exc})"), permanent=True) from None
 
-    async def _post(self, text: str, parse_mode: str | None, markup: Any) -> str:
-        """One sendMessage in its flood-limit slot; every failure but BadRequest (the caller's
-        to judge) becomes a DeliveryError that says whether Telegram may have posted it."""
+    async def _post(self, text: str, parse_mode: str | None, markup: Any, *, reply_to: str | None = None,
+                    silent: bool = False, edit: str | None = None) -> str:
+        """One sendMessage (or editMessageText) in its flood-limit slot; every failure but
+        BadRequest (the caller's to judge) becomes a DeliveryError that says whether Telegram
+        may have acted on it."""
         await self.gate.turn(self.chat_id)
         try:
+            if edit is not None:
+                await self.bot.edit_message_text(text, chat_id=self.chat_id, message_id=int(edit),
+                                                 parse_mode=parse_mode, reply_markup=markup,
+                                                 disable_web_page_preview=True)
+                return edit
+            reply = ReplyParameters(int(reply_to), allow_sending_without_reply=True) if reply_to else None
             sent = await self.bot.send_message(self.chat_id, text, parse_mode=parse_mode, reply_markup=markup,
-                                               disable_web_page_preview=True)
+                                               disable_web_page_preview=True, disable_notification=silent,
+                                               reply_parameters=reply)
             return str(sent.message_id)
         except RetryAfter as exc:
             seconds = _seconds(exc.retry_after)
