@@ -109,7 +109,7 @@ async def deliver_pending(
     compose.py); they are never grouped with alerts. Times are shown in `tz`."""
     report = DeliveryReport()
     for name, notifier in notifiers.items():
-        rows = store.due_alerts(name, clock(), limit)
+        rows = _parents_first(store.due_alerts(name, clock(), limit))
         if not rows:
             continue
         capacity = getattr(notifier, "capacity", None)
@@ -127,6 +127,31 @@ async def deliver_pending(
                 _wait_together(store, name, trouble, batch, untried, clock(), report)
                 break
     return report
+
+
+def _parents_first(rows: list[dict]) -> list[dict]:
+    """Urgent first, oldest first, except that a follow-up due with the alert it replies to
+    goes right after it (a reply needs the message it threads under)."""
+    due = {int(row["id"]) for row in rows}
+    placed: set[int] = set()
+    waiting: dict[int, list[dict]] = {}
+    out: list[dict] = []
+
+    def put(row: dict) -> None:
+        out.append(row)
+        placed.add(int(row["id"]))
+        for child in waiting.pop(int(row["id"]), []):
+            put(child)
+
+    for row in rows:
+        parent = row.get("parent_id")
+        if row["kind"] == "followup" and parent in due and parent not in placed:
+            waiting.setdefault(int(parent), []).append(row)
+        else:
+            put(row)
+    for children in waiting.values():  # (a parent always comes; kept for safety)
+        out.extend(children)
+    return out
 
 
 @dataclass

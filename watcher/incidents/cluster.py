@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from watcher.incidents.salience import Overlap, overlap, salient_keys
+from watcher.incidents.salience import Overlap, overlap, salient_keys, same_name
 from watcher.matching.translit import name_key
 from watcher.store import Store
 
@@ -88,11 +88,19 @@ def _different_events(report: Report, incident: Mapping[str, Any]) -> bool:
 
 def _salience(report: Report, keys: dict[str, str], incident: Mapping[str, Any]) -> tuple[float, Overlap] | None:
     """Points for joining by what is shared, or None when it is not enough."""
-    found = overlap(keys, _incident_keys(incident))
+    theirs = _incident_keys(incident)
     if report.people and incident.get("people"):
+        # both name watched people, different ones: only a part of one's name found in the
+        # other counts, not a name both share (two men called Alexander)
+        ours = {k for k, kind in keys.items() if kind == "person"}
+        both = {k for k, kind in theirs.items() if kind == "person" and any(same_name(k, o) for o in ours)}
+        found = overlap({k: v for k, v in keys.items() if not any(same_name(k, b) for b in both)},
+                        {k: v for k, v in theirs.items() if k not in both})
         if not found.person_parts:
-            return None  # both name watched people, different ones, and neither names the other
-    elif not (found.person_parts or found.names >= 2):
+            return None
+    else:
+        found = overlap(keys, theirs)
+    if not (found.person_parts or found.names >= 2):
         return None
     points = found.points
     if set(report.incident_types) & set(incident.get("incident_types") or ()):

@@ -4,8 +4,9 @@ Two reports of a detention rarely share words (one is English, one Russian, one 
 share the proper names in them (the person, the lawyer, the city), the numbers (a date, an age,
 a sentence) and the countries. Each capitalised word is reduced to its transliterated spelling
 key (matching/translit.py: Исраилова, Israilov -> israilav…), so a Russian and an English report
-meet; a key one declension ending longer than another (hamraevu, hamraev) or one letter off
-(mirasabir, mirsabir: a typo) is the same name.
+meet; a key one declension ending longer than another (hamraevu, hamraev) or one letter longer
+(mirasabir, mirsabir: a typo, one letter more) is the same name; one letter changed is not
+(Kazimova and Karimova are two people).
 
 Kinds, strongest first: `person` (a part of a watched person's name, on either side), `name`
 (any other proper name), `number` (two to four digits; a year counts half). Countries are left
@@ -98,16 +99,13 @@ def same_name(a: str, b: str) -> bool:
     short, long_ = (a, b) if len(a) <= len(b) else (b, a)
     if len(short) >= 5 and long_.startswith(short) and len(long_) - len(short) <= 2:
         return True
-    return len(short) >= 7 and len(long_) - len(short) <= 1 and _one_edit(short, long_)
+    return len(short) >= 7 and len(long_) - len(short) == 1 and _one_more(short, long_)
 
 
-def _one_edit(a: str, b: str) -> bool:
-    if len(a) == len(b):
-        return sum(x != y for x, y in zip(a, b)) == 1
-    for i in range(len(b)):
-        if b[:i] + b[i + 1:] == a:
-            return True
-    return False
+def _one_more(short: str, long_: str) -> bool:
+    """`long_` is `short` with one letter more (a typo: Mirosobir for Mirsobir). A letter
+    changed is not allowed: that is how different names differ (Kazimova, Karimova)."""
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
 
 
 @dataclass(frozen=True)
