@@ -65,6 +65,13 @@ def rss(*items: tuple[str, str, str], guid: bool = True, days_apart: int = 4) ->
     ).encode()
 
 
+@pytest.fixture(autouse=True)
+def _no_evidence_fetches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Test items link to news.example.org: keeping their pages would reach for the internet.
+    Tests of the evidence archive switch it back on and serve the pages from loopback."""
+    monkeypatch.setenv("WATCHER_EVIDENCE", "0")
+
+
 @pytest.fixture
 def server() -> Iterator[ReplayServer]:
     with ReplayServer() as srv:

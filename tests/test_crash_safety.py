@@ -94,6 +94,7 @@ def _env(ws: Workspace, api: FakeBotApi) -> dict[str, str]:
         "WATCHER_FEEDS": str(ws.feeds), "WATCHER_RULES": str(ws.rules), "WATCHER_STATE": str(ws.state),
         "WATCHER_TELEGRAM_TOKEN": api.token, "WATCHER_TELEGRAM_CHAT": str(CHANNEL),
         "WATCHER_TELEGRAM_ADMIN_CHAT": str(ADMIN), "WATCHER_TELEGRAM_API": f"http://127.0.0.1:{api.port}",
+        "WATCHER_EVIDENCE": "0",  # the items link to news.example.org: no page is fetched
     })
     return env
 

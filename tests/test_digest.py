@@ -1,5 +1,7 @@
 """The daily digest email on a real SMTP server (aiosmtpd) on loopback: windows across DST,
-exactly once per recipient and day, missed days caught up, outages retried, `watcher run`."""
+exactly once per recipient and day, missed days caught up, outages retried, `watcher run`; and
+the digest built from the store by incident (two languages, one entry; later reports, follow-ups,
+an alert without an incident)."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from watcher.delivery.notifiers.email import EmailNotifier, SmtpSettings
 from watcher.store import Store, iso
 
 LONDON = ZoneInfo("Europe/London")
+BK = ("Bakhodir Karimov", "Bakhodir Karimov")  # a person match: canonical name, spelling seen
 
 
 class Sink:
@@ -49,19 +52,51 @@ def _env(ws, port: int, **extra: str) -> dict[str, str]:
             "WATCHER_TZ": "Europe/London", **extra}
 
 
-def _alerted_store(ws, created: datetime, title: str = "Bakhodir Karimov <b>detained</b> & held") -> Store:
-    store = Store(ws.state / "watcher.db")
-    with store.transaction():
-        store.ensure_source("news", "rss")
-        store.conn.execute(
-            "INSERT INTO items (source_id, key, url, content_hash, title, summary, published, first_seen, last_seen)"
-            " VALUES ('news', 'k1', 'https://news.example.org/k1', 'h', ?, 'Faces extradition to Uzbekistan.', ?, ?, ?)",
-            (title, iso(created), iso(created), iso(created)))
+def _item(store: Store, key: str, title: str, summary: str, published: datetime, *, source: str = "news",
+          language: str | None = "en", person: tuple[str, str] | None = None,
+          incident: tuple[str, str] | None = None) -> int:
+    """An item with its matches (person: (canonical name, spelling seen); incident: (type id,
+    word)), spans computed against the matched text as watcher.matching gives them."""
+    store.ensure_source(source, "rss")
+    cursor = store.conn.execute(
+        "INSERT INTO items (source_id, key, url, content_hash, title, summary, published, language, first_seen,"
+        " last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (source, key, f"https://{source}.example.org/{key}", key, title, summary, iso(published), language,
+         iso(published), iso(published)))
+    item_id = int(cursor.lastrowid or 0)
+    text = f"{title}\n{summary}" if summary else title
+    for kind, found in (("person", person), ("incident", incident)):
+        if found is None:
+            continue
+        rule, seen = found
+        start = text.index(seen)
         store.conn.execute(
             "INSERT INTO matches (item_id, rule, kind, variant, span_start, span_end, text, why, matched_at)"
-            " VALUES (1, 'person:Bakhodir Karimov', 'person', 'Bakhodir Karimov', 0, 16, 'Bakhodir Karimov', 'x', ?)",
-            (iso(created),))
-        store.enqueue_alert(1, "console", urgent=True, now=created)
+            " VALUES (?, ?, ?, ?, ?, ?, ?, 'x', ?)",
+            (item_id, f"{kind}:{rule}", kind, seen, start, start + len(seen), seen, iso(published)))
+    return item_id
+
+
+def _incident(store: Store, item_id: int, at: datetime, *, people=("Bakhodir Karimov",), types=("detention",),
+              origin=("UZ",), host=("TR",), previous: int | None = None, title: str = "") -> int:
+    item = store.item(item_id)
+    assert item is not None
+    incident_id = store.create_incident(title=title or item["title"], people=list(people),
+                                        incident_types=list(types), origin=list(origin), host=list(host), keys={},
+                                        reported=at, now=at, previous=previous)
+    store.add_report(incident_id, item_id, source_id=item["source_id"], reported=at, reason="first report",
+                     score=None, now=at)
+    return incident_id
+
+
+def _alerted_store(ws, created: datetime, title: str = "Bakhodir Karimov <b>detained</b> & held") -> Store:
+    """One alerted item, filed as its incident's first report, as the pipeline leaves it."""
+    store = Store(ws.state / "watcher.db")
+    with store.transaction():
+        item_id = _item(store, "k1", title, "Faces extradition to Uzbekistan.", created,
+                        person=BK)
+        incident_id = _incident(store, item_id, created)
+        store.enqueue_alert(item_id, "console", urgent=True, now=created, kind="alert", incident_id=incident_id)
     return store
 
 
@@ -179,6 +214,142 @@ def test_build_digest_lists_failing_sources(ws) -> None:
     digest = build_digest(store, date(2026, 11, 23), DigestSchedule(tz=LONDON))
     assert [e.title for e in digest.entries] == ["Bakhodir Karimov <b>detained</b> & held"]
     assert [(p.source_id, p.state) for p in digest.problems] == [("interpol", "blocked")]
+
+
+# -- by incident ------------------------------------------------------------------------------------
+
+DAY = date(2026, 12, 2)  # GMT: the window is 1 Dec 07:00 UTC -> 2 Dec 07:00 UTC
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+
+
+def _alert_id(store: Store, item_id: int) -> int:
+    return int(store.conn.execute("SELECT id FROM alerts WHERE item_id = ?", (item_id,)).fetchone()[0])
+
+
+def _two_language_story(store: Store, *, urgent_second: bool = False) -> tuple[int, int, int]:
+    """One stabbing reported by RFE/RL in English, then by Fergana in Russian: one incident."""
+    with store.transaction():
+        en = _item(store, "en1", "Uzbek blogger Bakhodir Karimov stabbed in Istanbul",
+                   "Police said the attacker fled.", T0, source="rferl", language="en",
+                   person=BK)
+        incident_id = _incident(store, en, T0, types=("assassination_attack", "abduction_rendition"))
+        store.enqueue_alert(en, "console", urgent=False, now=T0, kind="alert", incident_id=incident_id)
+        parent = _alert_id(store, en)
+        later = T0 + timedelta(hours=2)
+        ru = _item(store, "ru1", "В Стамбуле ранен узбекский блогер",
+                   "Баходир Каримов госпитализирован.", later, source="fergana", language="ru",
+                   person=("Bakhodir Karimov", "Баходир Каримов"))
+        store.add_report(incident_id, ru, source_id="fergana", reported=later, reason="shared person",
+                         score=None, now=later)
+        store.enqueue_alert(ru, "console", urgent=urgent_second, now=later, kind="also", incident_id=incident_id,
+                            parent_id=parent)
+    return incident_id, en, ru
+
+
+def test_two_reports_of_one_incident_in_two_languages_are_one_entry(ws) -> None:
+    from watcher.digest.render import render_digest
+
+    store = Store(ws.state / "watcher.db")
+    incident_id, en, ru = _two_language_story(store, urgent_second=True)
+    digest = build_digest(store, DAY, DigestSchedule(tz=LONDON))
+    [entry] = digest.entries
+    assert entry.incident_id == incident_id and entry.urgent  # urgent: one of its rows is
+    assert [(r.item_id, r.label) for r in entry.reports] == [(en, "rferl (en)"), (ru, "fergana (ru)")]
+    assert entry.people == ["Bakhodir Karimov"] and entry.seen_as == {"Bakhodir Karimov": ["Баходир Каримов"]}
+    assert (entry.origin, entry.host) == (["UZ"], ["TR"]) and not entry.continued
+    assert digest.counts_by_incident() == {"abduction_rendition": 1, "assassination_attack": 1}
+    assert digest.counts_by_country() == {"TR": 1, "UZ": 1}
+    msg = render_digest(digest)
+    assert msg.subject == "watcher digest 2026-12-02: 1 incident (1 urgent)"
+    assert msg.text.count("Uzbek blogger Bakhodir Karimov stabbed in Istanbul") == 1
+    assert "Reported by: rferl (en), fergana (ru)" in msg.text
+    assert "https://rferl.example.org/en1" in msg.text and "https://fergana.example.org/ru1" in msg.text
+    assert f"- Bakhodir Karimov: incident #{incident_id}\n" in msg.text
+    assert "abduction_rendition" not in msg.text + msg.html and "abduction / rendition" in msg.text
+    assert "Where: Uzbekistan → Turkey" in msg.text
+
+
+def test_the_snippet_separates_the_title_from_the_summary(ws) -> None:
+    from watcher.digest.render import render_digest
+
+    store = Store(ws.state / "watcher.db")
+    with store.transaction():
+        item = _item(store, "k", "Bakhodir Karimov detained", "Faces extradition to Uzbekistan.", T0,
+                     person=BK)
+        store.enqueue_alert(item, "console", urgent=False, now=T0, incident_id=_incident(store, item, T0))
+    [entry] = build_digest(store, DAY, DigestSchedule(tz=LONDON)).entries
+    assert (entry.snippet_before, entry.snippet_match) == ("", "Bakhodir Karimov")
+    assert entry.snippet_after == " detained — Faces extradition to Uzbekistan."
+    text = render_digest(build_digest(store, DAY, DigestSchedule(tz=LONDON))).text
+    assert "> **Bakhodir Karimov** detained — Faces extradition to Uzbekistan." in text
+    assert "detained Faces" not in text
+
+
+def test_times_follow_watcher_tz(ws) -> None:
+    from watcher.digest.render import render_digest
+
+    store = Store(ws.state / "watcher.db")
+    _two_language_story(store)
+    tashkent = DigestSchedule(tz=ZoneInfo("Asia/Tashkent"))  # 07:00 +05 = 02:00 UTC
+    text = render_digest(build_digest(store, DAY, tashkent)).text
+    assert "rferl (en) · 1 Dec 2026, 14:00 +05" in text and "fergana (ru) · 1 Dec 2026, 16:00 +05" in text
+    assert "09:00" not in text and "GMT" not in text
+
+
+def test_a_later_report_of_yesterdays_incident_shows_the_incident_marked_as_continued(ws) -> None:
+    store = Store(ws.state / "watcher.db")
+    with store.transaction():
+        old_at = T0 - timedelta(days=1)
+        first = _item(store, "a", "Bakhodir Karimov detained", "", old_at, person=BK)
+        incident_id = _incident(store, first, old_at)
+        store.enqueue_alert(first, "console", urgent=True, now=old_at, incident_id=incident_id)
+        second = _item(store, "b", "Баходир Каримов задержан", "", T0, source="fergana", language="ru",
+                       person=("Bakhodir Karimov", "Баходир Каримов"))
+        store.add_report(incident_id, second, source_id="fergana", reported=T0, reason="shared person",
+                         score=None, now=T0)
+        store.enqueue_alert(second, "console", urgent=False, now=T0, kind="also", incident_id=incident_id,
+                            parent_id=_alert_id(store, first))
+    [entry] = build_digest(store, DAY, DigestSchedule(tz=LONDON)).entries
+    assert entry.continued and not entry.urgent  # yesterday's urgent row is yesterday's digest's
+    assert [(r.item_id, r.new) for r in entry.reports] == [(first, False), (second, True)]
+    # yesterday's digest has the incident with its first report only: the later one came after
+    [before] = build_digest(store, DAY - timedelta(days=1), DigestSchedule(tz=LONDON)).entries
+    assert [r.item_id for r in before.reports] == [first] and before.urgent and not before.continued
+
+
+def test_a_new_development_says_which_incident_of_the_case_it_follows(ws) -> None:
+    from watcher.digest.render import render_digest
+
+    store = Store(ws.state / "watcher.db")
+    with store.transaction():
+        week_ago = T0 - timedelta(days=7)
+        old = _item(store, "a", "Bakhodir Karimov released", "", week_ago, person=BK)
+        earlier = _incident(store, old, week_ago)
+        new = _item(store, "b", "Bakhodir Karimov missing again", "", T0, person=BK)
+        later = _incident(store, new, T0, previous=earlier)
+        store.enqueue_alert(new, "console", urgent=True, now=T0, kind="followup", incident_id=later)
+    [entry] = build_digest(store, DAY, DigestSchedule(tz=LONDON)).entries
+    assert (entry.incident_id, entry.follows, entry.case_id) == (later, earlier, earlier)
+    text = " ".join(render_digest(build_digest(store, DAY, DigestSchedule(tz=LONDON))).text.split())
+    assert f"Follows incident #{earlier} of the same case (Bakhodir Karimov released, 24 Nov 2026, 09:00 GMT)" in text
+
+
+def test_an_alert_without_an_incident_still_appears(ws) -> None:
+    from watcher.digest.render import render_digest
+
+    store = Store(ws.state / "watcher.db")
+    _two_language_story(store)
+    with store.transaction():
+        stray = _item(store, "stray", "Stray alert about Bakhodir Karimov", "", T0,
+                      person=BK, incident=("detention", "alert"))
+        store.enqueue_alert(stray, "console", urgent=False, now=T0)  # no incident_id: should not happen
+    digest = build_digest(store, DAY, DigestSchedule(tz=LONDON))
+    assert [(e.incident_id, [r.item_id for r in e.reports]) for e in digest.entries][-1] == (None, [stray])
+    orphan = digest.entries[-1]
+    assert orphan.people == ["Bakhodir Karimov"] and orphan.incident_types == ["detention"]
+    msg = render_digest(digest)
+    assert msg.subject == "watcher digest 2026-12-02: 2 incidents"
+    assert f"* Item #{stray} (no incident): Stray alert about Bakhodir Karimov" in msg.text
 
 
 def test_run_sends_the_digest_when_its_local_time_has_come(ws, smtp) -> None:

@@ -1,5 +1,6 @@
-"""The digest email: subject, sections and their order, local times across DST, escaping of feed
-text, inline-only HTML, plain text without tags, the empty and unhealthy-source cases."""
+"""The digest email by incident: subject, each incident once with all its reports, the by-person
+and by-type indexes, local times (WATCHER_TZ, across DST), human-readable incident names, escaping
+of feed text, inline-only HTML, plain text without tags, the empty and unhealthy-source cases."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from watcher.digest.model import Digest, DigestEntry, SourceProblem
+from watcher.digest.model import Digest, DigestEntry, EntryReport, SourceProblem
 from watcher.digest.render import http_url, localtime, render_digest
 
 TZ = "Europe/London"
@@ -25,41 +26,62 @@ COURT = {
     "citation": "[2026] ECHR 101",
     "parties": "Valiev v. Russia",
 }
+WHEN = datetime(2026, 11, 23, 6, 12, tzinfo=UTC)
 
 
-def entry(item_id: int, title: str, *, urgent: bool = False, people=(), seen=None, kinds=(), countries=(),
-          fields=None, url: str | None = None, source: str = "ozodlik-uz",
-          published: datetime = datetime(2026, 11, 23, 6, 12, tzinfo=UTC),
+def report(item_id: int, title: str = "", *, source: str = "ozodlik-uz", language: str | None = "uz",
+           url: str | None = None, published: datetime = WHEN, new: bool = True,
+           evidence: str | None = None) -> EntryReport:
+    return EntryReport(item_id=item_id, source_id=source, language=language, title=title,
+                       url=url if url is not None else f"https://example.org/{item_id}", published=published,
+                       new=new, evidence=evidence)
+
+
+def entry(incident_id: int | None, title: str, *, urgent: bool = False, people=(), seen=None, kinds=(),
+          origin=(), host=(), named=(), fields=None, url: str | None = None, source: str = "ozodlik-uz",
+          language: str | None = "uz", published: datetime = WHEN, reports=None, follows: int | None = None,
+          continued: bool = False,
           snippet=("Police said ", "Alisher Valiyev", " was held at Tashkent's request.")) -> DigestEntry:
+    """An incident entry; by default one report (item id = incident id) titled like the incident."""
+    item = incident_id if incident_id is not None else 99
     return DigestEntry(
-        item_id=item_id, title=title, url=url if url is not None else f"https://example.org/{item_id}",
-        source_id=source, published=published, urgent=urgent, people=list(people),
-        seen_as=list(seen if seen is not None else people), incident_types=list(kinds),
-        countries=list(countries), fields=dict(fields or {}),
-        snippet_before=snippet[0], snippet_match=snippet[1], snippet_after=snippet[2])
+        incident_id=incident_id, title=title, urgent=urgent,
+        reports=list(reports) if reports is not None else [
+            report(item, title, source=source, language=language, url=url, published=published)],
+        people=list(people), seen_as=dict(seen or {}), incident_types=list(kinds), origin=list(origin),
+        host=list(host), named=list(named), fields=dict(fields or {}),
+        snippet_before=snippet[0], snippet_match=snippet[1], snippet_after=snippet[2],
+        follows=follows, follows_title="Alisher Valiev released" if follows else "",
+        follows_seen=datetime(2026, 11, 2, 10, tzinfo=UTC) if follows else None, continued=continued)
 
 
 def digest(entries=(), problems=(), total: int = 14, healthy: int | None = None,
-           day: date = date(2026, 11, 23)) -> Digest:
-    return Digest(day=day, timezone=TZ, start=datetime(2026, 11, 22, 7, tzinfo=UTC),
+           day: date = date(2026, 11, 23), tz: str = TZ) -> Digest:
+    return Digest(day=day, timezone=tz, start=datetime(2026, 11, 22, 7, tzinfo=UTC),
                   end=datetime(2026, 11, 23, 7, tzinfo=UTC), entries=list(entries), problems=list(problems),
                   sources_total=total, sources_healthy=total - len(problems) if healthy is None else healthy)
 
 
 def day_digest() -> Digest:
-    """Urgent first, then newest first, as watcher.digest builds them."""
+    """Urgent first, then newest first, as watcher.digest builds them. Incident 1 is one story
+    told in Uzbek and Russian; Rustam Karimov has two incidents (3 and 5)."""
     return digest([
         entry(1, "Uzbek blogger faces extradition from Kazakhstan", urgent=True, people=["Alisher Valiev"],
-              seen=["Alisher Valiyev"], kinds=["extradition", "detention"], countries=["KZ", "UZ"]),
+              seen={"Alisher Valiev": ["Alisher Valiyev", "Алишер Валиев"]}, kinds=["extradition", "detention"],
+              origin=["UZ"], host=["KZ"], follows=4,
+              reports=[report(1, "Uzbek blogger faces extradition from Kazakhstan"),
+                       report(11, "Узбекского блогера выдают из Казахстана", source="fergana-ru", language="ru",
+                              published=datetime(2026, 11, 23, 6, 40, tzinfo=UTC))]),
         entry(2, "Valiev v. Russia (judgment)", urgent=True, people=["Alisher Valiev"], kinds=["extradition"],
-              countries=["RU"], fields=COURT, source="hudoc",
+              origin=["UZ"], host=["RU"], fields=COURT, source="hudoc", language=None,
               snippet=("the applicant's ", "extradition", " to Uzbekistan would violate Article 3")),
         entry(3, "Tajik opposition member put on INTERPOL list", people=["Rustam Karimov"],
-              seen=["Рустам Каримов"], kinds=["interpol_red_notice"], countries=["TJ"], source="interpol-red"),
-        entry(4, "Chechen exile missing in Istanbul", kinds=["abduction_rendition"], countries=["TR"],
-              source="kavkaz-uzel", snippet=("A blogger was ", "abducted", " outside his home.")),
+              seen={"Rustam Karimov": ["Рустам Каримов"]}, kinds=["interpol_red_notice"], origin=["TJ"],
+              source="interpol-red", language=None),
+        entry(4, "Chechen exile missing in Istanbul", kinds=["abduction_rendition"], named=["TR"],
+              source="kavkaz-uzel", language="ru", snippet=("A blogger was ", "abducted", " outside his home.")),
         entry(5, "Second Karimov report", people=["Rustam Karimov"], kinds=["interpol_red_notice"],
-              countries=["TJ"], published=datetime(2026, 11, 22, 9, 0, tzinfo=UTC)),
+              origin=["TJ"], published=datetime(2026, 11, 22, 9, 0, tzinfo=UTC)),
     ], problems=[SourceProblem("asia-plus", "failing", "2026-11-22T03:10:00+00:00", "HTTP 503 Service Unavailable")])
 
 
@@ -93,45 +115,86 @@ def parse(html: str) -> _Tags:
     return parser
 
 
-def test_subject_counts_alerts_and_urgent():
+def test_subject_counts_incidents_and_urgent():
     msg = render_digest(day_digest())
-    assert msg.subject == "watcher digest 2026-11-23: 5 alerts (2 urgent)"
+    assert msg.subject == "watcher digest 2026-11-23: 5 incidents (2 urgent)"
     assert msg.urgent is True
     one = render_digest(digest([entry(1, "One")]))
-    assert one.subject == "watcher digest 2026-11-23: 1 alert"
+    assert one.subject == "watcher digest 2026-11-23: 1 incident"
     assert one.urgent is False
     assert render_digest(digest()).subject == "watcher digest 2026-11-23: nothing matched"
 
 
-def test_urgent_first_then_by_person_then_by_incident():
+def test_urgent_then_other_incidents_then_the_indexes():
     msg = render_digest(day_digest())
-    for part, (urgent, person, incident) in ((msg.text, ("URGENT (2)", "BY PERSON", "BY INCIDENT TYPE")),
-                                             (msg.html, (">Urgent (2)<", ">By person<", ">By incident type<"))):
-        assert part.index(urgent) < part.index(person) < part.index(incident)
-        # the urgent entries come before any other entry
-        first_normal = min(part.index("Tajik opposition"), part.index("Chechen exile"))
-        assert part.index("Uzbek blogger faces") < first_normal
-        assert part.index("Valiev v. Russia (judgment)") < first_normal
-        # groups: each person, each incident type, with their counts
-        by_person = part[part.index(person):part.index(incident)]
-        assert "Alisher Valiev" in by_person and "Rustam Karimov" in by_person
-        assert by_person.index("Alisher Valiev") < by_person.index("Rustam Karimov")
-        assert "Second Karimov report" in by_person
-        by_incident = part[part.index(incident):]
-        for kind in ("abduction rendition", "detention", "extradition", "interpol red notice"):
-            assert kind in by_incident
-        assert "Chechen exile missing in Istanbul" in by_incident
+    for part, heads in ((msg.text, ("URGENT (2)", "OTHER INCIDENTS (3)", "BY PERSON", "BY INCIDENT TYPE")),
+                        (msg.html, (">Urgent (2)<", ">Other incidents (3)<", ">By person<", ">By incident type<"))):
+        positions = [part.index(h) for h in heads]
+        assert positions == sorted(positions)
+        urgent = part[positions[0]:positions[1]]
+        assert "Uzbek blogger faces" in urgent and "Valiev v. Russia (judgment)" in urgent
+        assert "Tajik opposition" not in urgent and "Chechen exile" not in urgent
+        assert "Tajik opposition" in part[positions[1]:positions[2]]
 
 
-def test_summary_counts_by_incident_and_country():
+def test_each_incident_is_shown_once_and_the_indexes_point_at_it():
+    msg = render_digest(day_digest())
+    text = msg.text
+    for title in ("Uzbek blogger faces extradition from Kazakhstan", "Tajik opposition member put on INTERPOL list",
+                  "Chechen exile missing in Istanbul", "Second Karimov report"):
+        assert text.count(title) == 1, title
+    assert text.count("Case number: 12345/24") == 1
+    by_person = text[text.index("BY PERSON"):text.index("BY INCIDENT TYPE")]
+    assert "- Alisher Valiev: incident #1, #2\n" in by_person
+    assert "- Rustam Karimov: incident #3, #5\n" in by_person
+    assert "Tajik opposition" not in by_person and "Police said" not in by_person
+    by_type = text[text.index("BY INCIDENT TYPE"):text.index("SOURCES WATCHER")]
+    for line in ("- abduction / rendition: incident #4", "- detention: incident #1", "- extradition: incident #1, #2",
+                 "- INTERPOL Red Notice: incident #3, #5"):
+        assert line in by_type, line
+    assert "Chechen exile" not in by_type
+    html = msg.html
+    assert html.count(">Tajik opposition member put on INTERPOL list<") == 1
+    assert 'id="incident-3"' in html and 'id="incident-5"' in html
+    assert re.search(r'Rustam Karimov: incident <a href="#incident-3"[^>]*>#3</a>, <a href="#incident-5"[^>]*>#5</a>',
+                     html)
+
+
+def test_two_reports_of_one_incident_are_one_entry_listing_both():
+    msg = render_digest(day_digest())
+    text = msg.text
+    block = text[text.index("* Incident #1:"):text.index("* Incident #2:")]
+    assert "Reported by: ozodlik-uz (uz), fergana-ru (ru)" in block
+    assert "- ozodlik-uz (uz) · 23 Nov 2026, 06:12 GMT" in block and "https://example.org/1" in block
+    assert "- fergana-ru (ru) · 23 Nov 2026, 06:40 GMT" in block and "https://example.org/11" in block
+    assert "Узбекского блогера выдают из Казахстана" in block
+    assert "When: 23 Nov 2026, 06:12 GMT, latest report 23 Nov 2026, 06:40 GMT" in " ".join(block.split())
+    html = msg.html
+    card = html[html.index('id="incident-1"'):html.index('id="incident-2"')]
+    assert "Reported by: ozodlik-uz (uz), fergana-ru (ru)" in card
+    assert re.search(r'<a href="https://example.org/11"[^>]*>fergana-ru \(ru\)</a>', card)
+    assert "23 Nov 2026, 06:40 GMT" in card and "Узбекского блогера выдают из Казахстана" in card
+
+
+def test_summary_counts_incidents_by_type_and_country():
     text = render_digest(day_digest()).text
-    assert "5 alerts, 2 urgent." in text
+    assert "5 incidents (6 reports), 2 urgent." in text
     summary = " ".join(text.split("URGENT (2)")[0].split())
-    assert "By incident type: abduction rendition 1, detention 1, extradition 2, interpol red notice 2" in summary
-    assert "By country: TJ 2, KZ 1, RU 1, TR 1, UZ 1" in summary
+    assert ("By incident type: abduction / rendition 1, detention 1, extradition 2, INTERPOL Red Notice 2"
+            in summary)
+    assert "By country: Tajikistan 2, Uzbekistan 2, Kazakhstan 1, Russia 1, Turkey 1" in summary
 
 
-def test_entry_details_court_fields_people_and_marked_snippet():
+def test_incident_types_read_as_words_never_as_ids():
+    msg = render_digest(day_digest())
+    for part in (msg.text, msg.html, msg.subject or ""):
+        for raw in ("abduction_rendition", "interpol_red_notice"):
+            assert raw not in part
+    assert "What: extradition, detention" in msg.text and "What: abduction / rendition" in msg.text
+    assert "What: abduction / rendition" in msg.html
+
+
+def test_entry_details_who_what_where_follows_court_fields_and_marked_snippet():
     msg = render_digest(day_digest())
     for label, value in (("Court", "European Court of Human Rights"), ("Case number", "12345/24"),
                          ("Respondent state", "Russia"), ("Document type", "Judgment"),
@@ -139,16 +202,58 @@ def test_entry_details_court_fields_people_and_marked_snippet():
                          ("Parties", "Valiev v. Russia")):
         assert f"{label}: {value}" in msg.text
         assert re.search(rf">{re.escape(label)}</td>\s*<td[^>]*>{re.escape(value)}</td>", msg.html)
-    assert 'Alisher Valiev (seen as "Alisher Valiyev")' in msg.text
-    assert "Alisher Valiev</b> (seen as “Alisher Valiyev”)" in msg.html
-    assert "Rustam Karimov (seen as \"Рустам Каримов\")" in msg.text
+    assert 'Who: Alisher Valiev (seen as "Alisher Valiyev", "Алишер Валиев")' in msg.text
+    assert "Alisher Valiev</b> (seen as “Alisher Valiyev”, “Алишер Валиев”)" in msg.html
+    assert 'Rustam Karimov (seen as "Рустам Каримов")' in msg.text
+    assert "Where: Uzbekistan → Kazakhstan" in msg.text and "Where: Uzbekistan → Kazakhstan" in msg.html
+    assert "Countries named: Turkey" in msg.text and "Countries named: Turkey" in msg.html
+    follows = "Follows incident #4 of the same case (Alisher Valiev released, 2 Nov 2026, 10:00 GMT)"
+    assert follows in " ".join(msg.text.split()) and follows in msg.html
     assert "> Police said **Alisher Valiyev** was held at Tashkent's request." in msg.text
     assert re.search(r"<b style=\"[^\"]*background-color[^\"]*\">extradition</b> to Uzbekistan", msg.html)
-    assert "hudoc · 23 Nov 2026, 06:12 GMT" in msg.text
+    assert "Reported by: hudoc · 23 Nov 2026, 06:12 GMT" in msg.text
     assert '<a href="https://example.org/1"' in msg.html
-    # shown in full once, referred to afterwards
-    assert msg.text.count("Case number: 12345/24") == 1
-    assert msg.text.count("Valiev v. Russia (judgment)") == 3
+
+
+def test_title_and_summary_are_separated():
+    snip = ("Uzbek blogger detained — Police said ", "Alisher Valiyev", " was held.")
+    msg = render_digest(digest([entry(1, "Uzbek blogger detained", people=["Alisher Valiev"], snippet=snip)]))
+    lines = msg.text.splitlines()
+    title_line = next(line for line in lines if line.startswith("* Incident #1:"))
+    assert title_line == "* Incident #1: Uzbek blogger detained"  # the title alone on its line
+    assert "> Uzbek blogger detained — Police said **Alisher Valiyev** was held." in msg.text
+    assert re.search(r">Uzbek blogger detained</a></div>\s*<div", msg.html)  # its own block in HTML
+    assert "Uzbek blogger detained — Police said <b" in msg.html
+
+
+def test_a_later_report_of_an_earlier_incident_says_so_and_marks_what_is_new():
+    old = report(1, "Blogger detained", published=datetime(2026, 11, 21, 9, tzinfo=UTC), new=False)
+    later = report(2, "Блогер задержан", source="fergana-ru", language="ru", evidence="done")
+    msg = render_digest(digest([entry(1, "Blogger detained", reports=[old, later], continued=True)]))
+    assert "First alerted before this digest's window" in msg.text
+    assert "- fergana-ru (ru) · 23 Nov 2026, 06:12 GMT · new · page kept" in msg.text
+    assert "- ozodlik-uz (uz) · 21 Nov 2026, 09:00 GMT\n" in msg.text
+    assert "· 23 Nov 2026, 06:12 GMT · new · page kept" in msg.html
+
+
+def test_an_entry_without_an_incident_is_shown_and_indexed_as_its_item():
+    msg = render_digest(digest([entry(None, "Orphan alert", people=["Alisher Valiev"], kinds=["detention"])]))
+    assert "* Item #99 (no incident): Orphan alert" in msg.text
+    assert "- Alisher Valiev: item #99" in msg.text
+    assert 'id="item-99"' in msg.html and 'href="#item-99"' in msg.html
+    assert msg.subject == "watcher digest 2026-11-23: 1 incident"
+
+
+def test_every_time_is_in_the_digest_zone_asia_tashkent():
+    d = digest([entry(1, "Detained in Tashkent", follows=4)], tz="Asia/Tashkent",
+               problems=[SourceProblem("hudoc", "blocked", "2026-11-22T03:10:00+00:00", "HTTP 403")])
+    msg = render_digest(d)
+    for part in (" ".join(msg.text.split()), msg.html):  # the text part may wrap a line anywhere
+        assert "22 Nov 12:00 +05 – 23 Nov 12:00 +05 (Asia/Tashkent)" in part
+        assert "23 Nov 2026, 11:12 +05" in part  # the report, 06:12 UTC
+        assert "2 Nov 2026, 15:00 +05" in part  # the case's earlier incident, 10:00 UTC
+        assert "22 Nov 2026, 08:10 +05" in part  # the source's trouble, 03:10 UTC
+        assert "06:12" not in part and "GMT" not in part and "UTC" not in part
 
 
 def test_window_and_times_in_local_time_across_the_dst_change():
@@ -170,7 +275,8 @@ def test_window_and_times_in_local_time_across_the_dst_change():
 def test_hostile_feed_text_is_escaped_and_unsafe_links_are_not_hrefs():
     nasty = entry(
         1, '<script>alert(1)</script> & "x"', urgent=True, people=['Eve <b onmouseover="x">'],
-        seen=["<i>eve</i>"], kinds=["extradition"], url="javascript:alert(document.cookie)",
+        seen={'Eve <b onmouseover="x">': ["<i>eve</i>"]}, kinds=["extradition"],
+        url="javascript:alert(document.cookie)", source="<s>src</s>", language="<l>",
         fields={"court": "<iframe src=//evil>", "case_<number>": "1 & 2"},
         snippet=("before <img src=x onerror=alert(1)> ", "<u>match</u>", " after</div></td></table>"))
     quoted = entry(2, "Quoted link", url='https://example.org/a"onmouseover="alert(1)')
@@ -178,7 +284,7 @@ def test_hostile_feed_text_is_escaped_and_unsafe_links_are_not_hrefs():
         SourceProblem("bad<src>", "failing", None, "<script>boom()</script>")]))
     html = msg.html
     lower = html.lower()
-    for raw in ("<script", "<img", "<iframe", "<u>", "<i>eve", "onmouseover=\""):
+    for raw in ("<script", "<img", "<iframe", "<u>", "<i>eve", "<s>", "<l>", "onmouseover=\""):
         assert raw not in lower, raw
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;x&#34;" in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
@@ -189,7 +295,7 @@ def test_hostile_feed_text_is_escaped_and_unsafe_links_are_not_hrefs():
                                             "h2", "h3", "p", "div", "span", "a", "b", "br", "code"}
     assert not [name for _, attrs in tags.tags for name in attrs if name.startswith("on")]
     hrefs = [attrs["href"] for tag, attrs in tags.tags if tag == "a"]
-    assert hrefs and all(h.startswith(("https://", "http://")) for h in hrefs)
+    assert hrefs and all(h.startswith(("https://", "http://")) or re.fullmatch(r"#incident-\d+", h) for h in hrefs)
     assert not any("javascript" in h.lower() for h in hrefs)
     assert "javascript:alert(document.cookie)" in "".join(tags.text)  # shown as text, not linked
     assert 'https://example.org/a"onmouseover="alert(1)' in hrefs  # the quote stayed inside the attribute
@@ -218,7 +324,7 @@ def test_html_is_a_complete_inline_styled_document():
             assert attrs.get("style"), f"<{tag}> without inline style"
     assert "max-width:640px" in html
     assert "border-left:4px solid #c62828" in html  # urgent entries are marked in red
-    assert "<title>watcher digest 2026-11-23: 5 alerts (2 urgent)</title>" in html
+    assert "<title>watcher digest 2026-11-23: 5 incidents (2 urgent)</title>" in html
 
 
 def test_text_part_is_plain_and_wrapped():

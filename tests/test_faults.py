@@ -178,7 +178,7 @@ class _Lines:
 def _env(ws, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WATCHER_", "PYTEST"))}
     env.update(WATCHER_FEEDS=str(ws.feeds), WATCHER_RULES=str(ws.rules), WATCHER_STATE=str(ws.state),
-               WATCHER_LOG_LEVEL="info", **extra)
+               WATCHER_LOG_LEVEL="info", WATCHER_EVIDENCE="0", **extra)  # no page of news.example.org
     return env
 
 

@@ -232,7 +232,7 @@ def test_a_digest_sent_before_the_send_time_does_not_close_the_day(ws: Workspace
 
     controller, sink = smtp
     day = date(2026, 12, 2)  # GMT: 07:00 London = 07:00 UTC
-    store = _alerted_store(ws, datetime(2026, 12, 1, 20, 0, tzinfo=timezone.utc), title="First story")
+    store = _alerted_store(ws, datetime(2026, 12, 1, 20, 0, tzinfo=timezone.utc), title="Bakhodir Karimov: first story")
     now = [datetime(2026, 12, 2, 5, 0, tzinfo=timezone.utc)]
     service = _service(store, controller.port, now)
     try:
@@ -255,7 +255,7 @@ def test_a_digest_sent_before_the_send_time_does_not_close_the_day(ws: Workspace
         now[0] = datetime(2026, 12, 2, 7, 1, tzinfo=timezone.utc)
         assert asyncio.run(service.run(now[0])).sent == 1
         full = sink.mails[1][2]
-        assert "so far" not in full["Subject"] and "2 alerts" in full["Subject"]
+        assert "so far" not in full["Subject"] and "2 incidents" in full["Subject"]
     finally:
         store.close()
 

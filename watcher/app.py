@@ -20,6 +20,7 @@ from watcher.config import Paths, load_feeds
 from watcher.http import Fetcher, utcnow
 from watcher.durations import parse_duration
 from watcher.errors import ConfigError, ConfigProblem, DeliveryError
+from watcher.evidence import ArchiveSettings, EvidenceReport, collect_evidence
 from watcher.incidents import DEFAULT_WINDOW
 from watcher.delivery.notifiers import Notifier, configured_notifiers
 from watcher.delivery.outbox import DeliveryReport, deliver_pending, recover_interrupted, uncertain_notice
@@ -37,13 +38,12 @@ class IncidentSettings:
     """How reports become incidents and how alerts show them, from the environment:
     WATCHER_INCIDENT_WINDOW (72h: how close in time two reports of one incident are),
     WATCHER_TZ (Europe/London: the zone alert times are shown in), WATCHER_EVIDENCE (on: keep
-    the pages of alerted incidents; 0 turns it off), WATCHER_ARCHIVE_SAVE (off: 1 also asks
-    the Internet Archive to save each page)."""
+    the pages of alerted incidents; 0 turns it off). WATCHER_ARCHIVE_SAVE is read by
+    evidence.ArchiveSettings."""
 
     window: timedelta = DEFAULT_WINDOW
     tz: str = "Europe/London"
     evidence: bool = True
-    archive: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IncidentSettings:
@@ -63,8 +63,7 @@ class IncidentSettings:
         if problems:
             raise ConfigError(problems)
         evidence = env.get("WATCHER_EVIDENCE", "1").strip().lower() not in ("0", "off", "no", "false")
-        archive = env.get("WATCHER_ARCHIVE_SAVE", "").strip().lower() in ("1", "on", "yes", "true")
-        return cls(window=window, tz=tz, evidence=evidence, archive=archive)
+        return cls(window=window, tz=tz, evidence=evidence)
 
 
 @dataclass
@@ -78,6 +77,7 @@ class App:
     admin: Notifier | None = None
     clock: Callable[[], datetime] = utcnow
     incidents: IncidentSettings = field(default_factory=lambda: IncidentSettings())
+    archive: ArchiveSettings | None = None  # the Internet Archive's Save Page Now, when switched on
     _context: Context | None = field(default=None, repr=False)
 
     @classmethod
@@ -115,6 +115,7 @@ class App:
             admin=admin,
             clock=clock,
             incidents=incidents,
+            archive=ArchiveSettings.from_env(environ),
         )
 
     @property
@@ -122,7 +123,8 @@ class App:
         if self._context is None:
             settings = self.incidents
             self._context = Context(self.store, self.fetcher, lambda: self.rules.rules, list(self.notifiers), self.clock,
-                                    window=settings.window, evidence=settings.evidence, archive=settings.archive)
+                                    window=settings.window, evidence=settings.evidence,
+                                    archive=self.archive is not None)
         return self._context
 
     def enabled(self, only: tuple[str, ...] = ()) -> list[Source]:
@@ -207,8 +209,26 @@ class App:
             waited += wait
             _merge(total, await self.deliver())
 
+    async def collect_evidence(self, max_time: float | None = None) -> EvidenceReport:
+        """Fetch the due pages of alerted incidents (after delivery: never before an alert).
+        With `max_time`, stop waiting after that many seconds; what was in flight is fetched
+        again next time."""
+        settings = {s.id: s.settings for s in self.sources}
+        job = collect_evidence(self.store, self.fetcher, settings.get, self.clock, archive=self.archive)
+        if max_time is None:
+            return await job
+        try:
+            return await asyncio.wait_for(job, max_time)
+        except TimeoutError:
+            with self.store.transaction():
+                self.store.recover_evidence()
+            log.info("evidence pages still being fetched after %gs are left for the next run", max_time)
+            return EvidenceReport()
+
     async def recover(self) -> int:
         """Resolve alerts a crash left mid-send; tell the admin chat about uncertain ones."""
+        with self.store.transaction():
+            self.store.recover_evidence()
         found, _ = recover_interrupted(self.store, self.notifiers, self.clock())
         await self.announce_uncertain()
         return found

@@ -28,6 +28,7 @@ from watcher.sources import Source
 log = logging.getLogger(__name__)
 
 DELIVERY_EVERY = timedelta(seconds=5)
+EVIDENCE_EVERY = 120.0  # seconds between runs of the evidence job (pages of alerted incidents)
 RULES_EVERY = timedelta(seconds=15)
 HEALTH_EVERY = timedelta(seconds=60)
 GRACE_SECONDS = 20.0
@@ -96,6 +97,8 @@ class Runner:
         )
         scheduler.add_job(self._tracked(self._checkpoint), IntervalTrigger(seconds=60), id="checkpoint",
                           max_instances=1, coalesce=True)
+        scheduler.add_job(self._tracked(app.collect_evidence), IntervalTrigger(seconds=EVIDENCE_EVERY),
+                          id="evidence", max_instances=1, coalesce=True)
         if app.admin is not None:
             from watcher.delivery.health import report_health
             from watcher.delivery.rules_health import report_rules

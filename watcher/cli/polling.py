@@ -37,6 +37,9 @@ def run(ctx: click.Context) -> None:
     asyncio.run(main())
 
 
+EVIDENCE_WAIT = 60.0  # seconds `poll --once` gives the evidence pages after delivering
+
+
 @cli.command()
 @click.option("--once", is_flag=True, default=True, help="Run one cycle and exit (the only mode; `watcher run` polls forever).")
 @click.option("--source", "only", multiple=True, metavar="ID", help="Poll only this source (repeatable).")
@@ -58,6 +61,7 @@ async def _one_cycle(app: App, chosen: list[Any]) -> None:
     try:
         await app.recover()
         reports, delivery = await app.poll_and_deliver(chosen, respect_backoff=False)
+        await app.collect_evidence(max_time=EVIDENCE_WAIT)  # after the alerts, bounded
     finally:
         await app.aclose()
     new = sum(r.new for r in reports)

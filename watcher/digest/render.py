@@ -4,8 +4,10 @@ Both parts come from Jinja templates in watcher/digest/templates: digest.html.j2
 style inline, no images, scripts or external CSS, so mail clients show it as written) and
 digest.txt.j2 (plain text, wrapped near 78 columns). Both carry the same facts.
 
-Each entry is shown in full the first time it appears (Urgent, then By person, then By incident
-type) and as a one-line reference after that, so a busy day does not triple the email's length.
+Each incident is shown once, in full (urgent ones first, then the others), with every report of
+it; "By person" and "By incident type" are short indexes that point at incidents ("Bakhodir
+Karimov: incident #3, #7"), so one story told by five outlets is read once, not five times.
+Every time shown goes through the `localtime` filter: the digest's zone (WATCHER_TZ).
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from markupsafe import Markup, escape
 
 from watcher import __version__
 from watcher.digest.model import Digest, DigestEntry
+from watcher.matching.countries import country_name
 from watcher.models import Message
+from watcher.rules import incident_label
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +98,15 @@ def humanise(key: str) -> str:
     return words[:1].upper() + words[1:]
 
 
-def incident_label(kind: str) -> str:
-    """An incident type id for reading: interpol_red_notice -> "interpol red notice"."""
-    return kind.replace("_", " ")
+def refs(entries: list[DigestEntry]) -> str:
+    """An index line's pointers: "incident #3, #7" (an entry without an incident: "item #12")."""
+    shown = [e.ref for e in entries]
+    return ("incident " if shown and shown[0].startswith("#") else "") + ", ".join(shown)
+
+
+def countries(codes: list[str]) -> str:
+    """ISO codes as names: ["UZ", "TR"] -> "Uzbekistan, Turkey"."""
+    return ", ".join(country_name(c) for c in codes)
 
 
 def clip(value: Any, limit: int = FIELD_MAX) -> str:
@@ -134,7 +144,8 @@ def environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(localtime=localtime, http_url=http_url, humanise=humanise, clip=clip,
-                       wrap=wrap, code_spans=code_spans, incident=incident_label)
+                       wrap=wrap, code_spans=code_spans, incident=incident_label,
+                       country=country_name, countries=countries, refs=refs)
     return env
 
 
@@ -143,28 +154,22 @@ def _plural(n: int, word: str) -> str:
 
 
 def subject(digest: Digest) -> str:
+    """'watcher digest 2026-12-02: 3 incidents (1 urgent)': incidents, not reports, are counted."""
     head = f"watcher digest {digest.day.isoformat()}" + (" so far" if digest.partial else "")
     if digest.empty:
         return f"{head}: nothing matched"
     urgent = len(digest.urgent)
-    return f"{head}: {_plural(len(digest.entries), 'alert')}" + (f" ({urgent} urgent)" if urgent else "")
+    return f"{head}: {_plural(len(digest.entries), 'incident')}" + (f" ({urgent} urgent)" if urgent else "")
 
 
 def _sections(digest: Digest) -> dict[str, Any]:
-    """Urgent, by person, by incident type: each a list of (entry, shown in full?)."""
-    seen: set[int] = set()
-
-    def mark(entries: list[DigestEntry]) -> list[tuple[DigestEntry, bool]]:
-        out = []
-        for entry in entries:
-            out.append((entry, entry.item_id not in seen))
-            seen.add(entry.item_id)
-        return out
-
-    urgent = mark(digest.urgent)
-    people = [(name, mark(entries)) for name, entries in digest.by_person().items()]
-    incidents = [(kind, mark(entries)) for kind, entries in digest.by_incident().items()]
-    return {"urgent": urgent, "people": people, "incidents": incidents}
+    """The incidents in full (urgent, then the others) and the two indexes pointing at them."""
+    return {
+        "urgent": digest.urgent,
+        "others": digest.others,
+        "people": list(digest.by_person().items()),
+        "incidents": list(digest.by_incident().items()),
+    }
 
 
 def _window(digest: Digest) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The daily digest: gather a day's alerts, render them, and email every recipient exactly once.
+"""The daily digest: gather a day's alerted incidents, render them, email each recipient once.
 
 The digest for day D covers the alerts created after D-1 at the send time and up to D at the
 send time, in the configured time zone (so the window is 23 or 25 hours around a change of
@@ -22,11 +22,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from watcher.digest.model import Digest, DigestEntry, SourceProblem
+from watcher.digest.gather import gather_entries
+from watcher.digest.model import Digest, SourceProblem
 from watcher.errors import ConfigError, ConfigProblem, DeliveryError
-from watcher.matching import analyse
 from watcher.delivery.notifiers.base import Notifier
-from watcher.delivery.render import describe
 from watcher.rules import Rules
 from watcher.store import Store, iso, parse_iso
 
@@ -83,24 +82,15 @@ class DigestSchedule:
 
 def build_digest(store: Store, day: date, schedule: DigestSchedule, rules: Rules | None = None,
                  until: datetime | None = None) -> Digest:
-    """What happened in the window of `day`: the alerted items, and the sources that failed.
-    With `until` before the window's end, a partial digest of the window so far."""
+    """What happened in the window of `day`: the alerted incidents (watcher.digest.gather), and
+    the sources that failed. With `until` before the window's end, a partial digest of the
+    window so far."""
     start, end = schedule.window(day)
     partial = until is not None and until < end
     if partial:
         end = max(start, until)
     digest = Digest(day=day, timezone=str(schedule.tz), start=start, end=end, partial=partial)
-    rows = store.conn.execute(
-        "SELECT item_id, max(urgent) AS urgent FROM alerts WHERE created_at > ? AND created_at <= ?"
-        " GROUP BY item_id", (iso(start), iso(end)))
-    entries = []
-    for row in rows:
-        item = store.item(int(row["item_id"]))
-        if item is None:
-            continue
-        entries.append(_entry(store, item, bool(row["urgent"]), rules))
-    entries.sort(key=lambda e: (not e.urgent, -e.published.timestamp()))
-    digest.entries = entries
+    digest.entries = gather_entries(store, start, end, rules)
     sources = store.sources()
     digest.sources_total = len(sources)
     digest.sources_healthy = sum(1 for s in sources if s["state"] == "ok")
@@ -110,28 +100,6 @@ def build_digest(store: Store, day: date, schedule: DigestSchedule, rules: Rules
             digest.problems.append(SourceProblem(source["id"], source["state"], source.get("state_since"),
                                                  source.get("last_error") or ""))
     return digest
-
-
-def _entry(store: Store, item: dict, urgent: bool, rules: Rules | None) -> DigestEntry:
-    matches = store.matches_for(item["id"])
-    facts = describe(item, matches)
-    text = "\n".join(p for p in [item["title"], item["summary"], *(item.get("fields") or {}).values()] if p)
-    focus = facts["focus"]
-    before, hit, after = "", "", " ".join(text[:220].split())
-    if focus is not None:
-        start, end = focus.span
-        left, right = text[max(0, start - 110):start], text[end:end + 110]
-        before = ("…" if start > 110 else "") + " ".join(left.split()) + (" " if left[-1:].isspace() else "")
-        hit = " ".join(text[start:end].split())
-        after = (" " if right[:1].isspace() else "") + " ".join(right.split()) + ("…" if end + 110 < len(text) else "")
-    countries = analyse(text, rules).countries if rules is not None else []
-    return DigestEntry(
-        item_id=item["id"], title=item["title"], url=item["url"], source_id=item["source_id"],
-        published=datetime.fromisoformat(item["published"]), urgent=urgent,
-        people=[name for name, _ in facts["people"]], seen_as=[seen for _, seen in facts["people"]],
-        incident_types=facts["incidents"], countries=countries, fields=dict(item.get("fields") or {}),
-        snippet_before=before, snippet_match=hit, snippet_after=after,
-    )
 
 
 @dataclass
