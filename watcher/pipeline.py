@@ -154,7 +154,7 @@ def _record_items(
     with store.transaction():
         muted = store.active_mutes(source.id, now)
         new, sightings, reused = store.add_items(items, now)
-        for stored in new:
+        for stored in sorted(new, key=lambda n: n.item.published):  # oldest first: cases build in order
             analysis = matcher.analyse(stored.item.text())
             matches = analysis.matches
             if not matches:

@@ -143,12 +143,13 @@ def place(store: Store, report: Report, now: datetime, window: timedelta = DEFAU
                          incident_types=report.incident_types, origin=report.origin, host=report.host,
                          keys={k: v for k, v in keys.items() if v != "person"})
         return Placement(int(incident["id"]), True, None, reason, score)
-    earlier = store.latest_incident_of(report.people)
+    earlier = store.latest_incident_of(report.people, before=when)  # the development it follows
+    later = store.latest_incident_of(report.people) if earlier is None else None  # a case it precedes
     previous = int(earlier["id"]) if earlier is not None else None
     incident_id = store.create_incident(
         title=report.title or report.summary[:200], people=report.people, incident_types=report.incident_types,
         origin=report.origin, host=report.host, keys={k: v for k, v in keys.items() if v != "person"},
-        reported=when, now=now, previous=previous)
+        reported=when, now=now, previous=previous, case_of=int(later["id"]) if later is not None else None)
     reason = "first report" + (f"; a new development of the case of incident #{previous}" if previous else "")
     store.add_report(incident_id, report.item_id, source_id=report.source_id, reported=when, reason=reason,
                      score=None, now=now)

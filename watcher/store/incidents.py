@@ -41,13 +41,16 @@ class IncidentStore:
     def create_incident(
         self, *, title: str, people: Sequence[str], incident_types: Sequence[str], origin: Sequence[str],
         host: Sequence[str], keys: dict[str, str], reported: datetime, now: datetime,
-        previous: int | None = None,
+        previous: int | None = None, case_of: int | None = None,
     ) -> int:
-        """A new incident; `previous` is the case's incident it follows (it shares the case)."""
+        """A new incident; `previous` is the case's incident it follows (it shares the case),
+        `case_of` an incident of the case it joins without following it (an older event
+        reported late)."""
         case_id = None
-        if previous is not None:
-            row = self.conn.execute("SELECT case_id FROM incidents WHERE id = ?", (previous,)).fetchone()
+        if previous is not None or case_of is not None:
+            row = self.conn.execute("SELECT case_id FROM incidents WHERE id = ?", (previous or case_of,)).fetchone()
             case_id = int(row[0]) if row else None
+        if previous is not None:
             self.conn.execute("UPDATE incidents SET status = 'followed' WHERE id = ?", (previous,))
         cursor = self.conn.execute(
             "INSERT INTO incidents (case_id, previous_id, first_seen, last_seen, created_at, title, people,"
