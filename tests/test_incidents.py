@@ -227,3 +227,14 @@ def test_a_future_publication_date_counts_as_first_seen() -> None:
     now = BASE
     assert reported_at(now + timedelta(days=30), now) == now
     assert reported_at(now - timedelta(days=2), now) == now - timedelta(days=2)
+
+
+def test_a_lawyer_quoted_in_two_clients_stories_joins_neither_to_the_other() -> None:
+    store = _store_with_items(3)
+    lawyer = "Svetlana Gannushkina"
+    first = place(store, _report(1, "Karimov detained", people=["Bakhodir Karimov", lawyer], types=["detention"]), NOW)
+    other = place(store, _report(2, "Kamolov detained", people=["Rakhmetdin Kamolov", lawyer], types=["detention"],
+                                 hours=3), NOW)
+    assert not other.joined and other.previous is None  # not a development of Karimov's case either
+    own = place(store, _report(3, "Lawyer on Karimov", people=["Bakhodir Karimov"], types=["detention"], hours=5), NOW)
+    assert own.joined and own.incident_id == first.incident_id

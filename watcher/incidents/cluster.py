@@ -3,8 +3,9 @@
 Monitors count incidents, not articles. An item joins an incident when both lie within the
 window (default 72 h) of each other's reports and
 
-- they concern the same watched person (one at least in common), unless they clearly describe
-  different events: both name incident types and none in common (extradition ordered, then
+- they concern the same watched person (one at least in common; not when each also names a
+  watched person the other does not, so a lawyer quoted in two clients' stories joins neither
+  to the other), unless they clearly describe different events: both name incident types and none in common (extradition ordered, then
   stayed by Strasbourg; detained, then vanished) — that is a new development, a new incident
   of the same case; or
 - without a watched person in common, what they share is salient enough (salience.py): a part
@@ -110,6 +111,19 @@ def _salience(report: Report, keys: dict[str, str], incident: Mapping[str, Any])
     return (points, found) if points >= JOIN_POINTS else None
 
 
+def _bystander_only(report: Report, incident: Mapping[str, Any]) -> bool:
+    """Whether the report and the incident share only people quoted in both, while each is
+    about a watched person the other does not name (a lawyer, a defender, a spokesperson)."""
+    shared = set(report.people) & set(incident.get("people") or ())
+    ours, theirs = set(report.people) - shared, set(incident.get("people") or ()) - shared
+    return bool(shared and ours and theirs)
+
+
+def _case_of(report: Report, incidents: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The most recent of these incidents of the report's people that is the same case."""
+    return next((i for i in incidents if not _bystander_only(report, i)), None)
+
+
 def choose(report: Report, candidates: Sequence[Mapping[str, Any]]) -> tuple[Mapping[str, Any], str, float] | None:
     """The incident among `candidates` (those within the window, newest first) that the report
     belongs to, with the reason and score; None when it belongs to none."""
@@ -118,6 +132,8 @@ def choose(report: Report, candidates: Sequence[Mapping[str, Any]]) -> tuple[Map
     for incident in candidates:
         if _different_events(report, incident):
             continue
+        if _bystander_only(report, incident):
+            continue  # each is about someone else, and shares only a bystander (the lawyer quoted in both)
         shared = [p for p in report.people if p in (incident.get("people") or ())]
         if shared:
             score, reason = 10.0 + len(shared), "shared person: " + ", ".join(shared)
@@ -143,8 +159,8 @@ def place(store: Store, report: Report, now: datetime, window: timedelta = DEFAU
                          incident_types=report.incident_types, origin=report.origin, host=report.host,
                          keys={k: v for k, v in keys.items() if v != "person"})
         return Placement(int(incident["id"]), True, None, reason, score)
-    earlier = store.latest_incident_of(report.people, before=when)  # the development it follows
-    later = store.latest_incident_of(report.people) if earlier is None else None  # a case it precedes
+    earlier = _case_of(report, store.incidents_of(report.people, before=when))  # the development it follows
+    later = _case_of(report, store.incidents_of(report.people)) if earlier is None else None  # a case it precedes
     previous = int(earlier["id"]) if earlier is not None else None
     incident_id = store.create_incident(
         title=report.title or report.summary[:200], people=report.people, incident_types=report.incident_types,

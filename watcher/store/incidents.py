@@ -110,14 +110,21 @@ class IncidentStore:
 
     def latest_incident_of(self, people: Iterable[str], before: datetime | None = None) -> dict[str, Any] | None:
         """The most recent incident concerning any of `people` (the case a new development joins)."""
+        found = self.incidents_of(people, before, limit=1)
+        return found[0] if found else None
+
+    def incidents_of(self, people: Iterable[str], before: datetime | None = None,
+                     limit: int = 20) -> list[dict[str, Any]]:
+        """The most recent incidents concerning any of `people`, newest first."""
         names = list(people)
         if not names:
-            return None
+            return []
         marks = ",".join("?" * len(names))
         sql = (f"SELECT i.* FROM incidents i JOIN incident_people p ON p.incident_id = i.id WHERE p.person IN ({marks})"
-               + (" AND i.first_seen <= ?" if before is not None else "") + " ORDER BY i.last_seen DESC, i.id DESC LIMIT 1")
+               + (" AND i.first_seen <= ?" if before is not None else "")
+               + " GROUP BY i.id ORDER BY i.last_seen DESC, i.id DESC LIMIT ?")
         params: tuple[Any, ...] = (*names, iso(before)) if before is not None else tuple(names)
-        return _decode(self.conn.execute(sql, params).fetchone())
+        return [d for d in map(_decode, self.conn.execute(sql, (*params, limit))) if d is not None]
 
     def incident_of_item(self, item_id: int) -> int | None:
         row = self.conn.execute("SELECT incident_id FROM incident_items WHERE item_id = ?", (item_id,)).fetchone()
