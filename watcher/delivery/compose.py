@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from watcher.delivery.incident_text import also_reply, incident_alert
@@ -67,14 +67,8 @@ def compose(store: Store, batch: list[dict[str, Any]], tz: str) -> Composed | No
     if row["kind"] == "followup" and row.get("parent_id"):
         parent = store.alert(row["parent_id"])
         if parent is not None and parent["status"] == "sent" and parent.get("message_id"):
-            message = _with(message, reply_to=str(parent["message_id"]))
+            message = replace(message, reply_to=str(parent["message_id"]))
     return Composed(message, "reply" if message.reply_to else "message", covers)
-
-
-def _with(message: Message, **changes: Any) -> Message:
-    from dataclasses import replace
-
-    return replace(message, **changes)
 
 
 def _compose_also(store: Store, batch: list[dict[str, Any]], tz: str) -> Composed | None:
@@ -90,7 +84,7 @@ def _compose_also(store: Store, batch: list[dict[str, Any]], tz: str) -> Compose
         built = _incident_message(store, parent, tz)
         if built is not None:
             message, covers = built
-            return Composed(_with(message, edit=str(parent["message_id"]), alert_ids=(parent["id"],)), "edit", covers)
+            return Composed(replace(message, edit=str(parent["message_id"]), alert_ids=(parent["id"],)), "edit", covers)
     return reply_for(store, batch, tz)
 
 

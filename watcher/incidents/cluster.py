@@ -124,10 +124,12 @@ def _case_of(report: Report, incidents: Sequence[Mapping[str, Any]]) -> Mapping[
     return next((i for i in incidents if not _bystander_only(report, i)), None)
 
 
-def choose(report: Report, candidates: Sequence[Mapping[str, Any]]) -> tuple[Mapping[str, Any], str, float] | None:
+def choose(report: Report, candidates: Sequence[Mapping[str, Any]],
+           keys: dict[str, str] | None = None) -> tuple[Mapping[str, Any], str, float] | None:
     """The incident among `candidates` (those within the window, newest first) that the report
-    belongs to, with the reason and score; None when it belongs to none."""
-    keys = report.keys()
+    belongs to, with the reason and score; None when it belongs to none. `keys`: the report's
+    salient keys, when the caller has them already."""
+    keys = report.keys() if keys is None else keys
     best: tuple[float, Mapping[str, Any], str] | None = None
     for incident in candidates:
         if _different_events(report, incident):
@@ -151,7 +153,7 @@ def place(store: Store, report: Report, now: datetime, window: timedelta = DEFAU
     """Put the report into its incident (inside the caller's transaction) and say where."""
     when = reported_at(report.published, now)
     keys = report.keys()
-    chosen = choose(report, store.incidents_near(when - window, when + window))
+    chosen = choose(report, store.incidents_near(when - window, when + window), keys)
     if chosen is not None:
         incident, reason, score = chosen
         store.add_report(int(incident["id"]), report.item_id, source_id=report.source_id, reported=when,
