@@ -22,7 +22,8 @@ from watcher.durations import parse_duration
 from watcher.errors import ConfigError, ConfigProblem, DeliveryError
 from watcher.evidence import ArchiveSettings, EvidenceReport, collect_evidence
 from watcher.incidents import DEFAULT_WINDOW
-from watcher.delivery.notifiers import Notifier, configured_notifiers
+from watcher.incidents.checkins import check_ins
+from watcher.delivery.notifiers import Notifier, add_route_chats, configured_notifiers, default_destinations
 from watcher.delivery.outbox import DeliveryReport, deliver_pending, recover_interrupted, uncertain_notice
 from watcher.matching import matcher_for
 from watcher.pipeline import Context, PollReport, poll_source, poll_sources
@@ -79,6 +80,7 @@ class App:
     incidents: IncidentSettings = field(default_factory=lambda: IncidentSettings())
     archive: ArchiveSettings | None = None  # the Internet Archive's Save Page Now, when switched on
     _context: Context | None = field(default=None, repr=False)
+    _defaults: list[str] | None = field(default=None, repr=False)  # what the destination `default` means
 
     @classmethod
     def build(
@@ -99,7 +101,7 @@ class App:
                         "(add people to %s/people.yaml or with /watch)", paths.rules)
         environ = env if env is not None else os.environ
         if notifiers is None:
-            notifiers, admin = configured_notifiers(environ)
+            notifiers, admin = configured_notifiers(environ, rules.rules.routes.chats())
         incidents = IncidentSettings.from_env(environ)
         os.umask(0o077)  # every file watcher creates is private
         store = Store(paths.db)
@@ -122,7 +124,9 @@ class App:
     def context(self) -> Context:
         if self._context is None:
             settings = self.incidents
-            self._context = Context(self.store, self.fetcher, lambda: self.rules.rules, list(self.notifiers), self.clock,
+            if self._defaults is None:
+                self._defaults = default_destinations(self.notifiers, self.rules.rules.routes.chats())
+            self._context = Context(self.store, self.fetcher, lambda: self.rules.rules, self._defaults, self.clock,
                                     window=settings.window, evidence=settings.evidence,
                                     archive=self.archive is not None)
         return self._context
@@ -142,7 +146,19 @@ class App:
         watchlist takes seconds that must not stall the event loop's polls and deliveries."""
         if not self.rules.changed():
             return False
-        return await asyncio.to_thread(self.rules.refresh)
+        changed = await asyncio.to_thread(self.rules.refresh)
+        if changed:
+            self.sync_destinations()
+        return changed
+
+    def sync_destinations(self) -> None:
+        """Give every Telegram destination of the routes in force a notifier (routes.yaml may
+        have changed while watcher runs)."""
+        if self._defaults is None:
+            self._defaults = default_destinations(self.notifiers, self.rules.rules.routes.chats())
+        added = add_route_chats(self.notifiers, self.rules.rules.routes.chats())
+        if added:
+            log.info("routes: %d new destination(s): %s", len(added), ", ".join(added))
 
     async def poll(self, sources: list[Source], *, respect_backoff: bool = True) -> list[PollReport]:
         await self.refresh_rules()
@@ -168,6 +184,8 @@ class App:
             return report
 
         reports = list(await asyncio.gather(*(one(s) for s in sources)))
+        with self.store.transaction():
+            check_ins(self.store, self.rules.rules, self.context.filing, self.clock())
         async with lock:
             _merge(total, await self.deliver_all(max_wait))
         return reports, total
@@ -208,6 +226,15 @@ class App:
             await self.fetcher.sleep(wait)
             waited += wait
             _merge(total, await self.deliver())
+
+    async def check_ins(self) -> int:
+        """Record the due check-in alerts ("no news of X for 14 days") and deliver them."""
+        with self.store.transaction():
+            report = check_ins(self.store, self.rules.rules, self.context.filing, self.clock())
+        if report.alerts:
+            log.info("check-ins: %d alert(s) of people with no news for their check-in period", report.alerts)
+            await self.deliver()
+        return report.alerts
 
     async def collect_evidence(self, max_time: float | None = None) -> EvidenceReport:
         """Fetch the due pages of alerted incidents (after delivery: never before an alert).

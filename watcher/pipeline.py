@@ -21,9 +21,9 @@ from datetime import datetime, timedelta
 
 from watcher.errors import NotModified, SourceError
 from watcher.http import ALLOW_PRIVATE, Fetcher, Validators
-from watcher.incidents import DEFAULT_WINDOW, Placement, Report, alert_kind, place
-from watcher.matching import Analysis, matcher_for
-from watcher.models import Item, Match, Response
+from watcher.incidents import DEFAULT_WINDOW, Filing, alert_worthy, file_item  # noqa: F401  (alert_worthy: re-exported)
+from watcher.matching import matcher_for
+from watcher.models import Item, Response
 from watcher.rules import Rules
 from watcher.sources import Source
 from watcher.sources.base import FetchContext
@@ -41,11 +41,15 @@ class Context:
     store: Store
     fetcher: Fetcher
     rules: Callable[[], Rules]
-    destinations: Sequence[str]
+    destinations: Sequence[str]  # the notifiers the routes' destination `default` stands for
     clock: Callable[[], datetime]
     window: timedelta = DEFAULT_WINDOW  # how close in time two reports of one incident are
     evidence: bool = True  # keep the pages of alerted incidents (watcher/evidence)
     archive: bool = False  # and ask the Internet Archive to save them
+
+    @property
+    def filing(self) -> Filing:
+        return Filing(self.window, tuple(self.destinations), self.evidence, self.archive)
 
 
 @dataclass
@@ -59,16 +63,6 @@ class PollReport:
     not_modified: bool = False
     skipped: bool = False
     error: str | None = None
-
-
-def alert_worthy(matches: list[Match], rules: Rules) -> tuple[bool, bool]:
-    """(should alert, is urgent). A watched person always alerts; an incident keyword alone
-    alerts only for incident types marked `alone: true`."""
-    people = any(m.kind == "person" for m in matches)
-    types = [rules.incident_types.get(m.rule.split(":", 1)[1]) for m in matches if m.kind == "incident"]
-    types = [t for t in types if t is not None]
-    urgent = any(t.urgent for t in types)
-    return people or any(t.alone for t in types), urgent
 
 
 def quiet_threshold(source: Source, recent: list[datetime]) -> timedelta:
@@ -156,25 +150,10 @@ def _record_items(
         new, sightings, reused = store.add_items(items, now)
         for stored in sorted(new, key=lambda n: n.item.published):  # oldest first: cases build in order
             analysis = matcher.analyse(stored.item.text())
-            matches = analysis.matches
-            if not matches:
-                continue
-            store.add_matches(stored.id, matches, now)
-            placement = None
-            if alert_worthy(matches, rules)[0]:  # a report of an incident, alerted or not
-                placement = place(store, _report(stored.id, stored.item, analysis), now, ctx.window)
-            if None in muted:
-                continue  # the whole source is muted: stored and matched, not alerted
-            worthy, urgent = alert_worthy([m for m in matches if m.rule not in muted], rules)
-            if source.alerts == "people" and not any(m.kind == "person" and m.rule not in muted for m in matches):
-                worthy = False
-            if worthy and silent:
-                silenced += 1
-            elif worthy:
-                for destination in ctx.destinations:
-                    alerts += int(_enqueue(store, stored.id, destination, urgent, placement, now))
-                if placement is not None and ctx.evidence:
-                    store.want_evidence(stored.id, stored.item.url, source.id, now, archive=ctx.archive)
+            filed = file_item(store, stored.id, stored.item, analysis, rules, ctx.filing, now, muted=muted,
+                              people_only=source.alerts == "people", silent=silent)
+            alerts += filed.alerts
+            silenced += filed.silenced
         last_new = iso(now) if sightings else state.get("last_new_item") or iso(now)
         health = "ok"
         recent = store.recent_published(source.id)
@@ -198,23 +177,6 @@ def _record_items(
         log.info("source %s: first poll, %d existing items recorded without alerting (backfill: silent)",
                  source.id, len(new))
     return PollReport(source.id, health, items=len(items), new=len(new), alerts=alerts, silenced=silenced)
-
-
-def _report(item_id: int, item: Item, analysis: Analysis) -> Report:
-    return Report(item_id, item.source_id, item.title, item.summary, item.published, people=analysis.people,
-                  incident_types=analysis.incident_types, origin=analysis.origin, host=analysis.host,
-                  fields=item.fields)
-
-
-def _enqueue(store: Store, item_id: int, destination: str, urgent: bool, placement: Placement | None,
-             now: datetime) -> bool:
-    """The item's outbox row for one destination: the incident's first alert, a later report
-    of it (edits that alert) or a new development of its case (replies to the case's alert)."""
-    if placement is None:  # not a report of an incident (cannot happen for an alert-worthy item)
-        return store.enqueue_alert(item_id, destination, urgent, now)
-    kind, parent = alert_kind(store, placement, destination)
-    return store.enqueue_alert(item_id, destination, urgent, now, kind=kind, incident_id=placement.incident_id,
-                               parent_id=parent)
 
 
 NOTICES = {

@@ -28,6 +28,7 @@ from watcher.sources import Source
 log = logging.getLogger(__name__)
 
 DELIVERY_EVERY = timedelta(seconds=5)
+CHECKIN_EVERY = 3600  # seconds between looks for people with no news for their check-in period
 EVIDENCE_EVERY = 120.0  # seconds between runs of the evidence job (pages of alerted incidents)
 RULES_EVERY = timedelta(seconds=15)
 HEALTH_EVERY = timedelta(seconds=60)
@@ -97,6 +98,8 @@ class Runner:
         )
         scheduler.add_job(self._tracked(self._checkpoint), IntervalTrigger(seconds=60), id="checkpoint",
                           max_instances=1, coalesce=True)
+        scheduler.add_job(self._tracked(app.check_ins), IntervalTrigger(seconds=CHECKIN_EVERY), id="check-ins",
+                          max_instances=1, coalesce=True, next_run_time=now + timedelta(seconds=30))
         scheduler.add_job(self._tracked(app.collect_evidence), IntervalTrigger(seconds=EVIDENCE_EVERY),
                           id="evidence", max_instances=1, coalesce=True)
         if app.admin is not None:

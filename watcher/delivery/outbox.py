@@ -23,14 +23,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from html import escape
 
 from watcher.durations import format_duration
 from watcher.errors import DeliveryError
 from watcher.delivery.notifiers import Notifier
 from watcher.models import Message
 from watcher.delivery.compose import Composed, compose, reply_for
+from watcher.delivery.redact import redact_for
 from watcher.delivery.render import render_compact_html, render_group
 from watcher.store import Store, iso
 
@@ -83,7 +85,8 @@ def uncertain_notice(store: Store, rows: list[dict]) -> Message:
     lines = [f"⚠️ {len(rows)} alert(s) were being sent when watcher stopped or Telegram stopped answering "
              "(assumed sent, so never twice); check the channel for:"]
     for row in rows[:20]:
-        item = store.item(row["item_id"]) or {"title": "?", "url": ""}
+        item = (store.item(row["item_id"]) if row.get("item_id") is not None else None) or {
+            "title": (row.get("body") or "?").splitlines()[0], "url": ""}
         lines.append(f"- {item['title'][:120]} {item['url']}")
     return Message(text="\n".join(lines))
 
@@ -184,6 +187,8 @@ def _batches(store: Store, rows: list[dict], budget: int | None) -> list[list[di
 
 
 def _compact(store: Store, row: dict) -> str:
+    if row["kind"] == "checkin":
+        return escape(row["body"] or "", quote=False)
     item = store.item(row["item_id"])
     if item is None:
         return ""
@@ -223,7 +228,8 @@ async def _deliver(
                 raise
             # the alert's message cannot be edited (deleted, too old): reply to it instead
             log.info("delivery to %s: the incident's alert cannot be edited (%s); replying instead", name, exc)
-            composed = reply_for(store, batch, tz) or composed
+            again = reply_for(store, batch, tz)
+            composed = replace(again, message=redact_for(store, batch, again.message)) if again else composed
             with store.transaction():
                 store.conn.executemany("UPDATE alerts SET via = 'reply' WHERE id = ?", [(r["id"],) for r in batch])
             message_id = await notifier.send(composed.message)
@@ -253,10 +259,17 @@ async def _deliver(
 
 
 def _message(store: Store, batch: list[dict], tz: str) -> Composed | None:
+    """The message of a batch, naming nobody a row says is muted (redact.py)."""
+    if batch[0]["kind"] == "checkin" and len(batch) == 1:
+        return Composed(Message(text=batch[0]["body"] or "", alert_ids=(int(batch[0]["id"]),)), "message")
     if len(batch) == 1 and "_compact" not in batch[0] or batch[0]["kind"] == "also":
-        return compose(store, batch, tz)
-    entries = [(row["id"], row["_compact"], bool(row["urgent"])) for row in batch if row.get("_compact")]
-    return Composed(render_group(entries), "message") if entries else None
+        composed = compose(store, batch, tz)
+    else:
+        entries = [(row["id"], row["_compact"], bool(row["urgent"])) for row in batch if row.get("_compact")]
+        composed = Composed(render_group(entries), "message") if entries else None
+    if composed is not None:
+        composed = replace(composed, message=redact_for(store, batch, composed.message))
+    return composed
 
 
 def _mark_covered(store: Store, name: str, batch: list[dict], composed: Composed, now: datetime,

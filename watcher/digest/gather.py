@@ -38,8 +38,8 @@ class _Alerted:
 def gather_entries(store: Store, start: datetime, end: datetime, rules: Rules | None) -> list[DigestEntry]:
     """The entries of the window (start, end]: urgent first, then the most recently reported."""
     rows = store.conn.execute(
-        "SELECT item_id, incident_id, kind, urgent FROM alerts WHERE created_at > ? AND created_at <= ? ORDER BY id",
-        (iso(start), iso(end))).fetchall()
+        "SELECT item_id, incident_id, kind, urgent FROM alerts WHERE created_at > ? AND created_at <= ?"
+        " AND item_id IS NOT NULL ORDER BY id", (iso(start), iso(end))).fetchall()
     alerted: dict[int, _Alerted] = {}
     orphans: dict[int, bool] = {}  # item id -> urgent, for rows no incident claims
     for row in rows:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +21,9 @@ from typing import Any, Literal
 import re2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from watcher.durations import parse_duration
 from watcher.errors import ConfigError, ConfigProblem
+from watcher.rules.routes import ROUTE_KEYS, ROUTES_FILE, RouteTable, load_routes
 from watcher.yamlfile import Located, describe_validation_error, load_yaml
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,7 @@ def incident_label(type_id: str) -> str:
 
 
 _LANG = re.compile(r"^[a-z]{2,3}$")
+_LABEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _TYPE_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _KNOWN_KEYS = {"people", "incident_types", "monitors"}  # monitors: the bot's allowlist (watcher.bot)
 
@@ -97,11 +101,35 @@ class Person(BaseModel):
     # mention) and nothing beside it says it is somebody else; always: also when other watched
     # people share it; never: only a full mention counts
     surname_alone: Literal["auto", "always", "never"] = "auto"
+    team: str | None = None  # which team's route their incidents take (rules/routes.yaml `team:`)
+    tags: tuple[str, ...] = ()  # free labels routes can select on (`tag:`)
+    # alert when no item has named them for this long ("no news of X for 14 days"), e.g. 14d
+    check_in: timedelta | None = None
 
     _check_regex = field_validator("regex")(classmethod(lambda cls, v: _check_regex(v)))
 
     def compiled_regex(self) -> Any:
         return compile_regex(self.regex or "")
+
+    @field_validator("check_in", mode="before")
+    @classmethod
+    def _check_in(cls, value: object) -> object:
+        if value is None or isinstance(value, timedelta):
+            return value
+        length = parse_duration(value)
+        if length < timedelta(days=1):
+            raise ValueError(f"{value!r}: a check-in is at least 1d")
+        return length
+
+    @field_validator("team", "tags", mode="before")
+    @classmethod
+    def _labels(cls, value: object) -> object:
+        values = [value] if isinstance(value, str) else value
+        if values is None:
+            return value
+        if not isinstance(values, (list, tuple)) or not all(isinstance(v, str) and _LABEL.match(v) for v in values):
+            raise ValueError("labels are lowercase letters, digits, '-' and '_', like tajik-desk")
+        return value
 
     @field_validator("name")
     @classmethod
@@ -203,6 +231,7 @@ class Rules:
     people: tuple[Person, ...] = ()
     incident_types: dict[str, IncidentType] = field(default_factory=dict)
     fingerprint: tuple[tuple[str, int, int], ...] = ()
+    routes: RouteTable = field(default_factory=RouteTable)  # rules/routes.yaml (routes.py)
     _compiled: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def compiled(self, key: str, build: Any) -> Any:
@@ -233,16 +262,23 @@ def load_rules(folder: Path) -> Rules:
     incident_types: dict[str, IncidentType] = {}
     names_seen: dict[str, tuple[Located, int]] = {}
     types_seen: dict[str, tuple[Located, tuple[str, str]]] = {}
+    routes_doc: Located | None = None
     for path in sorted(folder.glob("*.yaml")):
         try:
             doc = load_yaml(path)
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
+        if path.name == ROUTES_FILE:
+            routes_doc = doc
         problems.extend(_load_file(doc, people, incident_types, names_seen, types_seen))
+    routes = RouteTable()
+    if routes_doc is not None and isinstance(routes_doc.data, dict):
+        routes, route_problems = load_routes(routes_doc, routes_doc.data, incident_types)
+        problems.extend(route_problems)
     if problems:
         raise ConfigError(problems)
-    return Rules(tuple(people), incident_types, fingerprint)
+    return Rules(tuple(people), incident_types, fingerprint, routes)
 
 
 def _load_file(
@@ -257,7 +293,9 @@ def _load_file(
         return []
     if not isinstance(data, dict):
         return [doc.problem((), "expected a mapping with 'people:' and/or 'incident_types:'")]
-    problems = [doc.problem((k,), f"unknown top-level key '{k}'") for k in data if k not in _KNOWN_KEYS]
+    known = _KNOWN_KEYS | ROUTE_KEYS if doc.path.name == ROUTES_FILE else _KNOWN_KEYS
+    problems = [doc.problem((k,), f"unknown top-level key '{k}'" + (f" (routes belong in {ROUTES_FILE})" if k in ROUTE_KEYS else ""))
+                for k in data if k not in known]
     entries = data.get("people") or []
     if not isinstance(entries, list):
         problems.append(doc.problem(("people",), "'people' must be a list"))

@@ -184,7 +184,7 @@ class IncidentStore:
         marks = ",".join("?" * len(incident_ids))
         row = self.conn.execute(
             f"SELECT * FROM alerts WHERE incident_id IN ({marks}) AND destination = ? AND kind IN ('alert', 'followup')"
-            " ORDER BY id DESC LIMIT 1", (*incident_ids, destination)).fetchone()
+            " AND status != 'held' ORDER BY id DESC LIMIT 1", (*incident_ids, destination)).fetchone()
         return dict(row) if row else None
 
     def case_incidents(self, case_id: int) -> list[int]:

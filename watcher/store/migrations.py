@@ -298,3 +298,77 @@ def _incidents_for_old_alerts(db: Database) -> None:
                      " VALUES (?, ?, ?, ?, ?, 'alerted before incidents existed')",
                      (item_id, incident_id, source_id, published, first_seen))
         conn.execute("UPDATE alerts SET incident_id = ? WHERE item_id = ?", (incident_id, item_id))
+
+
+@migrations(transactional=False)
+def m008_routes(db: Database) -> None:
+    """Routes and check-ins. Alerts may be 'held': recorded for a route's digest only, never
+    sent to a chat (notify: digest, or urgent for a non-urgent incident). A check-in alert ("no
+    news of X for 14 days") names no item: item_id may be NULL, `topic` says which silence it
+    is (unique per destination, so each silence alerts once) and `body` is its text. `muted`
+    lists the watched people (rules) an alert must not name; `route` the route that chose it.
+    Mutes gain who lifted them and when, so lifted mutes stay on record.
+
+    SQLite cannot change a CHECK or NOT NULL in place: the table is rebuilt with its ids, the
+    way SQLite's documentation says (foreign keys off, one transaction, checked before the
+    commit). Run outside sqlite-utils' transaction because foreign keys cannot be switched off
+    inside one; a rerun after a crash between the commit and the record finds it done."""
+    conn = db.conn
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(alerts)")}
+    if "topic" in columns:
+        return
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _M008.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            problems = conn.execute("PRAGMA foreign_key_check").fetchall()
+            if problems:
+                raise RuntimeError(f"m008: {len(problems)} broken reference(s) after rebuilding alerts")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.execute("PRAGMA foreign_keys = ON")
+
+
+_M008 = """
+            CREATE TABLE alerts_m008 (
+                id INTEGER PRIMARY KEY,
+                item_id INTEGER REFERENCES items (id),
+                destination TEXT NOT NULL,
+                status TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (status IN ('pending', 'sending', 'sent', 'failed', 'held')),
+                urgent INTEGER NOT NULL DEFAULT 0,
+                created_at TEXT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at TEXT NOT NULL,
+                last_error TEXT,
+                sent_at TEXT,
+                message_id TEXT,
+                uncertain INTEGER NOT NULL DEFAULT 0,
+                kind TEXT NOT NULL DEFAULT 'alert',   -- alert | also | followup | checkin
+                incident_id INTEGER REFERENCES incidents (id),
+                parent_id INTEGER REFERENCES alerts (id),
+                via TEXT,
+                topic TEXT,                           -- checkin:<person rule>:<last item id or none>
+                body TEXT,                            -- the text of an alert that names no item
+                muted TEXT,                           -- JSON: person rules this alert must not name
+                route TEXT,                           -- the route that chose this destination
+                UNIQUE (item_id, destination),
+                UNIQUE (topic, destination)
+            );
+            INSERT INTO alerts_m008 (id, item_id, destination, status, urgent, created_at, attempts, next_attempt_at,
+                                last_error, sent_at, message_id, uncertain, kind, incident_id, parent_id, via)
+                SELECT id, item_id, destination, status, urgent, created_at, attempts, next_attempt_at, last_error,
+                       sent_at, message_id, uncertain, kind, incident_id, parent_id, via FROM alerts;
+            DROP TABLE alerts;
+            ALTER TABLE alerts_m008 RENAME TO alerts;
+            CREATE INDEX alerts_due ON alerts (destination, status, next_attempt_at);
+            CREATE INDEX alerts_incident ON alerts (incident_id, destination);
+            ALTER TABLE mutes ADD COLUMN lifted_at TEXT;
+            ALTER TABLE mutes ADD COLUMN lifted_by TEXT
+"""

@@ -254,15 +254,30 @@ class Store(IncidentStore, EvidenceStore):
     # -- alerts outbox -------------------------------------------------------------------
 
     def enqueue_alert(self, item_id: int, destination: str, urgent: bool, now: datetime, *, kind: str = "alert",
-                      incident_id: int | None = None, parent_id: int | None = None) -> bool:
+                      incident_id: int | None = None, parent_id: int | None = None, status: str = "pending",
+                      route: str | None = None, muted: str | None = None) -> bool:
         """One outbox row per (item, destination), ever. Returns False if it already existed.
 
         `kind`: 'alert' (an incident's first report), 'also' (a later report: edits the
-        `parent_id` alert's message) or 'followup' (a new development: replies to it)."""
+        `parent_id` alert's message) or 'followup' (a new development: replies to it).
+        `status` 'held': for the digest only (the route's notify); `muted`: JSON list of the
+        person rules the alert must not name; `route`: which route chose the destination."""
         cursor = self.conn.execute(
             "INSERT INTO alerts (item_id, destination, urgent, created_at, next_attempt_at, kind, incident_id,"
-            " parent_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (item_id, destination) DO NOTHING",
-            (item_id, destination, int(urgent), iso(now), iso(now), kind, incident_id, parent_id),
+            " parent_id, status, route, muted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (item_id, destination) DO NOTHING",
+            (item_id, destination, int(urgent), iso(now), iso(now), kind, incident_id, parent_id, status, route, muted),
+        )
+        return cursor.rowcount == 1
+
+    def enqueue_notice(self, topic: str, destination: str, body: str, now: datetime, *, kind: str = "checkin",
+                       urgent: bool = False, route: str | None = None, status: str = "pending") -> bool:
+        """An alert that names no item (a check-in: "no news of X for 14 days"), once per
+        (topic, destination) ever. Returns False if it already existed."""
+        cursor = self.conn.execute(
+            "INSERT INTO alerts (item_id, destination, urgent, created_at, next_attempt_at, kind, topic, body, route,"
+            " status) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (topic, destination) DO NOTHING",
+            (destination, int(urgent), iso(now), iso(now), kind, topic, body, route, status),
         )
         return cursor.rowcount == 1
 
@@ -372,7 +387,7 @@ class Store(IncidentStore, EvidenceStore):
             " (SELECT group_concat(substr(rule, 8), ', ') FROM matches m WHERE m.item_id = a.item_id AND m.kind = 'person') AS people,"
             " (SELECT sum(verdict = 'relevant') FROM feedback f WHERE f.alert_id = a.id) AS relevant,"
             " (SELECT sum(verdict = 'not_relevant') FROM feedback f WHERE f.alert_id = a.id) AS not_relevant"
-            " FROM alerts a JOIN items i ON i.id = a.item_id ORDER BY a.id DESC LIMIT ?", (limit,))
+            " FROM alerts a LEFT JOIN items i ON i.id = a.item_id ORDER BY a.id DESC LIMIT ?", (limit,))
         return [dict(r) for r in rows]
 
     def alert_counts(self) -> dict[str, int]:

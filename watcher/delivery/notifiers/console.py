@@ -16,8 +16,9 @@ class ConsoleNotifier:
     # Printing twice is better than never: an interrupted print is printed again on restart.
     unknown_outcome: Literal["resend", "assume_sent"] = "resend"
 
-    def __init__(self, stream: TextIO | None = None):
+    def __init__(self, stream: TextIO | None = None, name: str = "console"):
         self._stream = stream
+        self.name = name  # a route's destination printed here when no Telegram token is set
 
     async def send(self, message: Message) -> str | None:
         stream = self._stream or sys.stdout
@@ -27,7 +28,8 @@ class ConsoleNotifier:
                 head = f"[update of the alert above (message {message.edit}): now reads]\n"
             elif message.reply_to is not None or message.silent:
                 head = "[reply to an earlier alert]\n" if not message.silent else ""
-            stream.write(f"{RULE}\n{head}{message.text}\n")
+            label = f"[to {self.name}]\n" if self.name != "console" else ""
+            stream.write(f"{RULE}\n{label}{head}{message.text}\n")
             stream.flush()
         except (OSError, ValueError) as exc:
             raise DeliveryError(f"could not write to the console: {exc}") from exc
