@@ -307,7 +307,6 @@ def m008_routes(db: Database) -> None:
     news of X for 14 days") names no item: item_id may be NULL, `topic` says which silence it
     is (unique per destination, so each silence alerts once) and `body` is its text. `muted`
     lists the watched people (rules) an alert must not name; `route` the route that chose it.
-    Mutes gain who lifted them and when, so lifted mutes stay on record.
 
     SQLite cannot change a CHECK or NOT NULL in place: the table is rebuilt with its ids, the
     way SQLite's documentation says (foreign keys off, one transaction, checked before the
@@ -368,7 +367,5 @@ _M008 = """
             DROP TABLE alerts;
             ALTER TABLE alerts_m008 RENAME TO alerts;
             CREATE INDEX alerts_due ON alerts (destination, status, next_attempt_at);
-            CREATE INDEX alerts_incident ON alerts (incident_id, destination);
-            ALTER TABLE mutes ADD COLUMN lifted_at TEXT;
-            ALTER TABLE mutes ADD COLUMN lifted_by TEXT
+            CREATE INDEX alerts_incident ON alerts (incident_id, destination)
 """
