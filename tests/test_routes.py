@@ -250,3 +250,53 @@ def test_m008_keeps_old_alerts_and_their_feedback(tmp_path: Path) -> None:
     except sqlite3.IntegrityError:
         pass
     store.close()
+
+
+def test_an_email_destination_gets_only_its_routes_incidents_in_its_digest(ws) -> None:
+    import email as email_lib
+
+    from aiosmtpd.controller import Controller
+    from conftest import free_port
+
+    class Sink:
+        mails: list = []
+
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+            self.mails.append((list(envelope.rcpt_tos), email_lib.message_from_bytes(envelope.content)))
+            return "250 OK"
+
+    _rules(ws, """\
+    destinations:
+      tajik-mail: {email: [desk@example.org]}
+    routes:
+      - name: tajik cases
+        when: {team: tajik}
+        to: [tajik-mail, default]
+    """)
+    ws.write_feeds({"id": "news", "url": ws.serve("/f.xml", rss(
+        ("a", "Rustam Nazarov detained in Istanbul", "Held by police."),
+        ("b", "Zelimkhan Israilov faces extradition", "A court heard the case."))), "backfill": "alert"})
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        env = {"WATCHER_FEEDS": str(ws.feeds), "WATCHER_RULES": str(ws.rules), "WATCHER_STATE": str(ws.state),
+               "WATCHER_SMTP_HOST": "127.0.0.1", "WATCHER_SMTP_PORT": str(controller.port),
+               "WATCHER_SMTP_SECURITY": "none", "WATCHER_DIGEST_FROM": "watcher@example.org",
+               "WATCHER_DIGEST_TO": "all@example.org", "WATCHER_DIGEST_AT": "23:59", "WATCHER_TZ": "UTC"}
+        polled = CliRunner(env=env).invoke(cli, ["poll", "--once"])
+        assert polled.exit_code == 0, polled.output
+        assert polled.output.count("Rustam Nazarov") >= 1  # the default route printed it
+        sent = CliRunner(env=env).invoke(cli, ["digest", "--send"])
+        assert sent.exit_code == 0, sent.output
+    finally:
+        controller.stop()
+    by_rcpt = {tuple(r): m for r, m in sink.mails}
+    assert set(by_rcpt) == {("all@example.org",), ("desk@example.org",)}
+
+    def body(message) -> str:
+        return "".join(p.get_payload(decode=True).decode() for p in message.walk() if p.get_content_type() == "text/plain")
+
+    assert "Rustam Nazarov" in body(by_rcpt[("desk@example.org",)])
+    assert "Zelimkhan" not in body(by_rcpt[("desk@example.org",)])
+    assert "Rustam Nazarov" in body(by_rcpt[("all@example.org",)]) and "Zelimkhan" in body(by_rcpt[("all@example.org",)])

@@ -150,6 +150,9 @@ class Runner:
 
         smtp = SmtpSettings.from_env(self.env)
         if smtp is None:
+            if self.app.rules.rules.routes.emails():
+                log.warning("rules/routes.yaml names email destinations but WATCHER_SMTP_HOST is not set: their "
+                            "digests are not sent (what is routed to them stays in the store and in `watcher incidents`)")
             return
         app = self.app
         schedule = DigestSchedule.from_env(self.env)

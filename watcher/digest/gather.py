@@ -35,11 +35,15 @@ class _Alerted:
     items: list[int] = field(default_factory=list)
 
 
-def gather_entries(store: Store, start: datetime, end: datetime, rules: Rules | None) -> list[DigestEntry]:
-    """The entries of the window (start, end]: urgent first, then the most recently reported."""
+def gather_entries(store: Store, start: datetime, end: datetime, rules: Rules | None,
+                   destination: str | None = None) -> list[DigestEntry]:
+    """The entries of the window (start, end]: urgent first, then the most recently reported.
+    With `destination`, only what the routes sent or kept for it (a route's own digest)."""
+    only = " AND destination = ?" if destination is not None else ""
     rows = store.conn.execute(
         "SELECT item_id, incident_id, kind, urgent FROM alerts WHERE created_at > ? AND created_at <= ?"
-        " AND item_id IS NOT NULL ORDER BY id", (iso(start), iso(end))).fetchall()
+        f" AND item_id IS NOT NULL{only} ORDER BY id",
+        (iso(start), iso(end), *([destination] if destination is not None else []))).fetchall()
     alerted: dict[int, _Alerted] = {}
     orphans: dict[int, bool] = {}  # item id -> urgent, for rows no incident claims
     for row in rows:

@@ -81,7 +81,7 @@ class DigestSchedule:
 
 
 def build_digest(store: Store, day: date, schedule: DigestSchedule, rules: Rules | None = None,
-                 until: datetime | None = None) -> Digest:
+                 until: datetime | None = None, destination: str | None = None) -> Digest:
     """What happened in the window of `day`: the alerted incidents (watcher.digest.gather), and
     the sources that failed. With `until` before the window's end, a partial digest of the
     window so far."""
@@ -90,7 +90,7 @@ def build_digest(store: Store, day: date, schedule: DigestSchedule, rules: Rules
     if partial:
         end = max(start, until)
     digest = Digest(day=day, timezone=str(schedule.tz), start=start, end=end, partial=partial)
-    digest.entries = gather_entries(store, start, end, rules)
+    digest.entries = gather_entries(store, start, end, rules, destination)
     sources = store.sources()
     digest.sources_total = len(sources)
     digest.sources_healthy = sum(1 for s in sources if s["state"] == "ok")
@@ -100,6 +100,15 @@ def build_digest(store: Store, day: date, schedule: DigestSchedule, rules: Rules
             digest.problems.append(SourceProblem(source["id"], source["state"], source.get("state_since"),
                                                  source.get("last_error") or ""))
     return digest
+
+
+ROUTED = "|"  # '<destination>|<address>': a route's email destination, in digests.recipient
+
+
+def _recipient(key: str) -> tuple[str | None, str]:
+    """(the route destination whose digest it is, or None for everything; the address)."""
+    destination, sep, address = key.partition(ROUTED)
+    return (destination, address) if sep else (None, key)
 
 
 @dataclass
@@ -122,10 +131,19 @@ class DigestService:
     ):
         self.store = store
         self.schedule = schedule
-        self.recipients = recipients
+        self._recipients = recipients
         self.notifier_for = notifier_for
         self.rules = rules
         self.clock = clock
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        """WATCHER_DIGEST_TO's addresses (everything), then each email destination's of the
+        routes in force as '<destination>|<address>' (what its routes sent or kept for it)."""
+        rules = self.rules()
+        routed = rules.routes.emails() if rules is not None else {}
+        return (*self._recipients, *(f"{name}{ROUTED}{address}" for name, addresses in sorted(routed.items())
+                                      for address in addresses))
 
     def recover(self) -> int:
         """Digests a crash left mid-send go out again (a duplicate email beats a lost one)."""
@@ -193,13 +211,15 @@ class DigestService:
     async def _send_one(self, row: dict, now: datetime, report: DigestReport) -> None:
         from watcher.digest.render import render_digest
 
-        digest = build_digest(self.store, date.fromisoformat(row["day"]), self.schedule, self.rules())
+        destination, address = _recipient(row["recipient"])
+        digest = build_digest(self.store, date.fromisoformat(row["day"]), self.schedule, self.rules(),
+                              destination=destination)
         if digest.empty and not self.schedule.send_empty:
             self._finish(row["id"], "sent", now, None, "empty day: not sent (WATCHER_DIGEST_EMPTY=off)")
             report.skipped += 1
             return
         try:
-            message_id = await self.notifier_for(row["recipient"]).send(render_digest(digest))
+            message_id = await self.notifier_for(address).send(render_digest(digest))
         except DeliveryError as exc:
             attempts = int(row["attempts"]) + 1
             if exc.permanent:
@@ -223,10 +243,12 @@ class DigestService:
         """Once per request and recipient, recorded nowhere: the day's row stays pending."""
         from watcher.digest.render import render_digest
 
-        message = render_digest(build_digest(self.store, day, self.schedule, self.rules(), until=now))
         for recipient in self.recipients:
+            destination, address = _recipient(recipient)
+            message = render_digest(build_digest(self.store, day, self.schedule, self.rules(), until=now,
+                                                 destination=destination))
             try:
-                await self.notifier_for(recipient).send(message)
+                await self.notifier_for(address).send(message)
             except DeliveryError as exc:
                 report.failed += 1
                 report.errors.append(str(exc))

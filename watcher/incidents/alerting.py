@@ -108,8 +108,9 @@ def file_item(store: Store, item_id: int, item: Item, analysis: Analysis, rules:
     hidden = sorted(m.rule for m in matches if m.kind == "person" and m.rule in muted)
     targets = rules.routes.targets(facts_of(analysis, rules, item.source_id, urgent, muted), filing.default)
     for target in targets:
-        recorded = _enqueue(store, item_id, target, urgent, placement, now, hidden)
-        if recorded and target.sends(urgent):
+        sends = target.sends(urgent) and not rules.routes.held_only(target.destination)
+        recorded = _enqueue(store, item_id, target, sends, urgent, placement, now, hidden)
+        if recorded and sends:
             filed.alerts += 1
         elif recorded:
             filed.held += 1
@@ -124,12 +125,11 @@ def _report(item_id: int, item: Item, analysis: Analysis) -> Report:
                   fields=item.fields)
 
 
-def _enqueue(store: Store, item_id: int, target: Target, urgent: bool, placement: Placement, now: datetime,
-             hidden: list[str]) -> bool:
+def _enqueue(store: Store, item_id: int, target: Target, sends: bool, urgent: bool, placement: Placement,
+             now: datetime, hidden: list[str]) -> bool:
     """The item's outbox row for one destination: the incident's first alert, a later report
     of it (edits that alert) or a new development of its case (replies to the case's alert);
     held for the digest when the route does not send it now."""
-    sends = target.sends(urgent)
     kind, parent = alert_kind(store, placement, target.destination) if sends else ("alert", None)
     return store.enqueue_alert(item_id, target.destination, urgent, now, kind=kind,
                                incident_id=placement.incident_id, parent_id=parent,

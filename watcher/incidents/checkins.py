@@ -70,7 +70,7 @@ def check_ins(store: Store, rules: Rules, filing: Filing, now: datetime) -> Chec
                       urgent=True)
         text = checkin_text(person, (now - since).days, last, since)
         for target in rules.routes.targets(facts, filing.default):
-            sends = target.sends(True)
+            sends = target.sends(True) and not rules.routes.held_only(target.destination)
             if store.enqueue_notice(topic, target.destination, text, now, urgent=True, route=target.route,
                                     status="pending" if sends else "held"):
                 report.alerts += int(sends)

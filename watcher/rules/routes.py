@@ -195,6 +195,11 @@ class RouteTable:
                     best[name] = target
         return list(best.values())
 
+    def held_only(self, destination: str) -> bool:
+        """An email destination: what is routed there waits for that route's digest."""
+        known = self.destinations.get(destination)
+        return known is not None and known.kind == "email"
+
     def chats(self) -> dict[str, str]:
         """Telegram destinations: name -> chat id."""
         return {name: d.telegram for name, d in self.destinations.items() if d.telegram is not None}
