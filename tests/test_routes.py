@@ -300,3 +300,16 @@ def test_an_email_destination_gets_only_its_routes_incidents_in_its_digest(ws) -
     assert "Rustam Nazarov" in body(by_rcpt[("desk@example.org",)])
     assert "Zelimkhan" not in body(by_rcpt[("desk@example.org",)])
     assert "Rustam Nazarov" in body(by_rcpt[("all@example.org",)]) and "Zelimkhan" in body(by_rcpt[("all@example.org",)])
+
+
+def test_rules_test_and_rules_routes_show_where_an_alert_would_go(ws) -> None:
+    _rules(ws)
+    said = ws.cli("rules", "test", "Zelimkhan Israilov faces extradition from Germany")
+    assert said.exit_code == 0
+    assert "WOULD ALERT (urgent) to chechnya-desk [route chechen cases]" in said.output
+    assert "[route every extradition]" in said.output
+    shown = ws.cli("rules", "routes")
+    assert shown.exit_code == 0
+    assert f"destination tajik-desk: Telegram chat {TAJIK}" in shown.output
+    assert "route tajik cases: when team=tajik -> tajik-desk (now)" in shown.output
+    assert "route default: when always -> default (now)" in shown.output

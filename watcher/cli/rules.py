@@ -46,8 +46,9 @@ def _load_rules_or_exit(folder: Path) -> Any:
 
 @rules.command("test")
 @click.argument("text")
+@click.option("--source", default="", metavar="ID", help="Route as if the text came from this source.")
 @click.pass_context
-def rules_test(ctx: click.Context, text: str) -> None:
+def rules_test(ctx: click.Context, text: str, source: str) -> None:
     """Show what the rules find in TEXT and why, and whether it WOULD ALERT (to whom, or why not)."""
     from watcher.matching import analyse
     from watcher.pipeline import alert_worthy
@@ -59,7 +60,7 @@ def rules_test(ctx: click.Context, text: str) -> None:
     click.echo(f"countries:      {', '.join(result.countries) or '-'}"
                + (f" (origin {', '.join(result.origin)}; host {', '.join(result.host) or '-'})" if result.origin else ""))
     worthy, urgent = alert_worthy(result.matches, loaded)
-    click.echo(_verdict(result, loaded, worthy, urgent))
+    click.echo(_verdict(result, loaded, worthy, urgent, source))
     seen: set[tuple[str, tuple[int, int]]] = set()
     for found in result.matches:
         if (found.rule, found.span) not in seen:  # one line per match, however many rules found it
@@ -70,7 +71,7 @@ def rules_test(ctx: click.Context, text: str) -> None:
         click.echo(f"  ({found.rule}: {found.text!r} at {found.span[0]}-{found.span[1]}: {found.why})")
 
 
-def _verdict(result: Any, loaded: Any, worthy: bool, urgent: bool) -> str:
+def _verdict(result: Any, loaded: Any, worthy: bool, urgent: bool, source: str = "") -> str:
     """'WOULD ALERT ...' with the reason and the destinations, or 'would not alert: <why>'."""
     if worthy:
         because = [f"names {', '.join(result.people)}"] if result.people else []
@@ -78,7 +79,8 @@ def _verdict(result: Any, loaded: Any, worthy: bool, urgent: bool) -> str:
         if alone:
             what = "is an alone type" if len(alone) == 1 else "are alone types"
             because.append(f"{', '.join(alone)} {what}")
-        return (f"WOULD ALERT{' (urgent)' if urgent else ''} to {_destinations()}: {'; '.join(because)} "
+        return (f"WOULD ALERT{' (urgent)' if urgent else ''} to {_destinations(result, loaded, urgent, source)}:"
+                f" {'; '.join(because)} "
                 "(unless its source is muted, polled for the first time, or set to `alerts: people`)")
     if result.incident_types:
         types = ", ".join(result.incident_types)
@@ -89,18 +91,38 @@ def _verdict(result: Any, loaded: Any, worthy: bool, urgent: bool) -> str:
     return "would not alert: no watched person and no incident keyword matched"
 
 
-def _destinations() -> str:
-    """Where `watcher run` would send it, from this environment (as the running watcher decides)."""
+def _destinations(result: Any, loaded: Any, urgent: bool, source: str) -> str:
+    """Where `watcher run` would send it: the routes' choice (rules/routes.yaml) from this
+    environment, each with what its route says (at once, or held for the digest)."""
     import os
 
-    from watcher.delivery.notifiers import configured_notifiers
+    from watcher.delivery.notifiers import configured_notifiers, default_destinations
+    from watcher.incidents.alerting import facts_of
 
+    chats = loaded.routes.chats()
     try:
-        notifiers, _ = configured_notifiers(os.environ)
+        notifiers, _ = configured_notifiers(os.environ, chats)
     except ConfigError as exc:
         return f"nowhere yet ({exc})"
+    defaults = default_destinations(notifiers, chats)
+    routed = bool(loaded.routes.routes or loaded.routes.destinations)
     names = {"console": "the console (no WATCHER_TELEGRAM_TOKEN set)", "telegram": "the monitors' Telegram chat"}
-    return ", ".join(names.get(n, n) for n in notifiers)
+    targets = loaded.routes.targets(facts_of(result, loaded, source, urgent, set()), defaults)
+    out = []
+    for target in targets:
+        held = not target.sends(urgent) or loaded.routes.held_only(target.destination)
+        out.append(f"{names.get(target.destination, target.destination)}"
+                   f"{' (digest only)' if held else ''}" + (f" [route {target.route}]" if routed else ""))
+    return ", ".join(out) or "nowhere"
+
+
+@rules.command("routes")
+@click.pass_context
+def rules_routes(ctx: click.Context) -> None:
+    """Print the destinations and routes of rules/routes.yaml as watcher reads them."""
+    loaded = _load_rules_or_exit(_paths(ctx).rules)
+    for line in loaded.routes.describe():
+        click.echo(line)
 
 
 @rules.command("variants")
