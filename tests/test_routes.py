@@ -313,3 +313,36 @@ def test_rules_test_and_rules_routes_show_where_an_alert_would_go(ws) -> None:
     assert f"destination tajik-desk: Telegram chat {TAJIK}" in shown.output
     assert "route tajik cases: when team=tajik -> tajik-desk (now)" in shown.output
     assert "route default: when always -> default (now)" in shown.output
+
+
+def test_a_check_in_interrupted_mid_send_is_never_sent_twice_and_the_admin_chat_is_told(ws) -> None:
+    _rules(ws)
+    ws.write_feeds({"id": "news", "url": ws.serve("/f.xml", rss(
+        ("a", "Zelimkhan Israilov spoke to reporters", "He is in Berlin."))), "backfill": "alert"})
+    now = [datetime(2026, 11, 1, 9, 0, tzinfo=UTC)]
+    admin = "-1009999999999"
+    with FakeBotApi(token="123:abc") as api:
+        env = _env(ws, api, WATCHER_TELEGRAM_ADMIN_CHAT=admin)
+
+        async def crash_then_restart() -> None:
+            app = App.build(Paths(ws.feeds, ws.rules, ws.state), env=env, clock=lambda: now[0])
+            await app.poll_and_deliver(app.enabled())
+            now[0] += timedelta(days=15)
+            from watcher.incidents.checkins import check_ins
+
+            with app.store.transaction():
+                check_ins(app.store, app.rules.rules, app.context.filing, now[0])
+                (row,) = app.store.conn.execute("SELECT id FROM alerts WHERE kind = 'checkin'").fetchall()
+                assert app.store.claim_alert(row[0], "message")  # claimed: the process dies here
+            await app.aclose()
+            again = App.build(Paths(ws.feeds, ws.rules, ws.state), env=env, clock=lambda: now[0])
+            assert await again.recover() == 1
+            await again.deliver_all()
+            assert await again.check_ins() == 0
+            await again.aclose()
+
+        asyncio.run(crash_then_restart())
+        chechen = _texts(api, CHECHEN)
+        told = _texts(api, admin)
+    assert not any("Check-in" in t for t in chechen)  # assumed sent: never a second copy
+    assert any("no news of Zelimkhan Israilov" in t for t in told)
