@@ -36,6 +36,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "delivery": {"bot", "digest", "cli", "demo"} | ASSEMBLY,
     "digest": {"bot", "cli", "demo"} | ASSEMBLY,
     "bot": {"cli", "demo"},
+    "history": UPPER | ASSEMBLY | {"evidence"},
     "demo": {"cli"},
 }
 

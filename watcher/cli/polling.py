@@ -1,4 +1,4 @@
-"""Commands that run watcher or read its state: run, poll, sources, alerts, prune, demo."""
+"""Commands that run watcher or read its state: run, poll, alerts, prune, demo (`sources` is in sources.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ import click
 
 from watcher.app import App
 from watcher.cli.root import _fail_config, _paths, cli
-from watcher.config import load_feeds
 from watcher.errors import ConfigError
-from watcher.store import Store, parse_iso
+from watcher.store import Store
 
 
 @cli.command()
@@ -75,49 +74,6 @@ async def _one_cycle(app: App, chosen: list[Any]) -> None:
         + (f"; {len(bad)} source(s) unhealthy: " + ", ".join(f"{r.source_id} ({r.state})" for r in bad) if bad else ""),
         err=True,
     )
-
-
-def _ago(stamp: str | None, now: datetime) -> str:
-    when = parse_iso(stamp)
-    if when is None:
-        return "never"
-    seconds = int((now - when).total_seconds())
-    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{max(seconds, 0)}s ago"
-
-
-@cli.command()
-@click.pass_context
-def sources(ctx: click.Context) -> None:
-    """Show every source's health, last success, items seen and last error."""
-    paths = _paths(ctx)
-    try:
-        configured = {s.id: s for s in load_feeds(paths.feeds)}
-    except ConfigError as exc:
-        _fail_config(exc)
-    rows = {r["id"]: r for r in Store(paths.db).sources()} if paths.db.exists() else {}
-    now = datetime.now(timezone.utc)
-    table = [("SOURCE", "TYPE", "HEALTH", "LAST OK", "ITEMS", "FAILS", "LAST ERROR")]
-    for source_id in sorted(set(configured) | set(rows)):
-        row = rows.get(source_id, {})
-        setting = configured.get(source_id)
-        health = row.get("state", "new")
-        if setting is None:
-            health += " (not in feeds file)"
-        elif not setting.enabled:
-            health += " (disabled)"
-        error = (row.get("last_error") or "") if health.split()[0] != "ok" else ""
-        if not error and row.get("notice"):
-            error = "notice: " + row["notice"]
-        table.append((
-            source_id, (setting.type if setting else row.get("type", "?")), health, _ago(row.get("last_ok"), now),
-            str(row.get("items_seen", 0)), str(row.get("consecutive_failures", 0)), error[:160],
-        ))
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]) - 1)]
-    for r in table:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
 
 
 @cli.command()

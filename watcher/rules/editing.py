@@ -66,6 +66,7 @@ class RulesEditor(RulesWriter):
         country: str | None = None,
         not_: Sequence[str] = (),
         notes: str = "",
+        team: str | None = None,
     ) -> Edit:
         """Watch a new person: appended to the people list of people.yaml (or the file that has one)."""
         name = _clean(name)
@@ -79,6 +80,8 @@ class RulesEditor(RulesWriter):
             entry["aliases"] = flow(alias_list)
         if country and country.strip():
             entry["country"] = country.strip().upper()
+        if team and team.strip():
+            entry["team"] = _clean(team)
         if not_list:
             entry["not"] = flow(not_list)
         if notes and notes.strip():
@@ -144,6 +147,45 @@ class RulesEditor(RulesWriter):
             except BaseException:
                 forget_removed_by_command(self.folder, str(before.get("name", "")))
                 raise
+
+    def add_not(self, who: str, person_name: str, namesake: str) -> Edit:
+        """Add a namesake to a watched person's `not:` list (the one-tap answer to alerts judged
+        not relevant, from watcher.history.stats): that other person's name never triggers them."""
+        wanted, namesake = _clean(person_name).casefold(), _clean(namesake)
+        if not wanted or not namesake:
+            raise EditRefused("give the watched person's name and the namesake's")
+        with self._locked():
+            texts = self._read_all()
+            found = [(f, i, e) for f, i, e in _people_entries(texts) if _clean(e.get("name", "")).casefold() == wanted]
+            if not found:
+                raise EditRefused(f"nobody named {_clean(person_name)!r} is watched")
+            file, index, entry = found[0]
+            name = _clean(entry.get("name", ""))
+            own = {name.casefold(), *(_clean(a).casefold() for a in _strings(entry.get("aliases")))}
+            if namesake.casefold() in own:
+                raise EditRefused(f"{namesake!r} is a spelling of {name} themselves, not a namesake")
+            before = _strings(entry.get("not"))
+            if namesake.casefold() in {_clean(n).casefold() for n in before}:
+                raise EditRefused(f"{namesake!r} is already in the not: list of {name}")
+            text = texts[file]
+            tree = parse(text, file)
+            person = tree["people"][index]
+            if not isinstance(person, CommentedMap):
+                raise EditRefused(f"the entry of {name} in {file} is not a mapping; fix the file by hand first")
+            words = person.get("not")
+            indent = detect_indent(text)
+            line_text = None
+            if isinstance(words, CommentedSeq) and is_block_seq(words):
+                line_text = append_lines(text, words, namesake, indent)
+                words.append(namesake)
+            elif isinstance(words, CommentedSeq):
+                words.append(namesake)
+            else:
+                person["not"] = flow([namesake])
+            return self._commit(who, texts, _Change(
+                file, text, line_text, tree, indent, Counter(), "not",
+                {"person": name, "before": before, "after": before + [namesake]},
+                f"{namesake} will no longer be taken for {name} ({file})."))
 
     # -- keywords -------------------------------------------------------------------------
 
