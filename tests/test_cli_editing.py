@@ -4,6 +4,7 @@ export round-trip, and a bad or hostile OPML file is refused whole with nothing 
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 import threading
@@ -352,3 +353,45 @@ def test_opml_import_refused_when_the_feeds_file_is_broken(ws_edit: Workspace) -
 def test_every_new_command_has_help(path: tuple[str, ...]) -> None:
     result = CliRunner().invoke(cli, [*path, "--help"])
     assert result.exit_code == 0 and "Usage: " in result.output and "--help" in result.output
+
+
+def test_a_source_added_from_the_cli_is_polled_by_a_running_watcher_without_a_restart(ws) -> None:
+    """`watcher sources add` while `watcher run` runs: the new feed is polled and alerts."""
+    import asyncio
+    import time
+    from datetime import timedelta
+
+    from conftest import rss
+
+    from watcher.app import App
+    from watcher.config import Paths
+    from watcher.delivery.notifiers.console import ConsoleNotifier
+    from watcher.scheduler import Runner
+
+    ws.write_rules("people:\n  - name: Rakhmetdin Kamolov\n")
+    ws.write_feeds({"id": "first", "url": ws.serve("/a.xml", rss(("a1", "Weather", "Sunny."))), "backfill": "alert"})
+    second = ws.serve("/b.xml", rss(("b1", "Rakhmetdin Kamolov detained", "Held in Istanbul.")))
+    out = io.StringIO()
+
+    async def scenario() -> None:
+        app = App.build(Paths(ws.feeds, ws.rules, ws.state), env={}, notifiers={"console": ConsoleNotifier(out)})
+        runner = Runner(app, env={}, delivery_every=timedelta(seconds=0.2), rules_every=timedelta(seconds=0.3))
+        task = asyncio.create_task(runner.run())
+        try:
+            deadline = time.monotonic() + 10
+            while app.store.source("first") is None or app.store.source("first").get("last_ok") is None:
+                assert time.monotonic() < deadline, "the first source was never polled"
+                await asyncio.sleep(0.05)
+            added = await asyncio.to_thread(ws.cli, "sources", "add", second, "--id", "second")
+            assert added.exit_code == 0, added.output
+            text = ws.feeds.read_text(encoding="utf-8")
+            ws.feeds.write_text(text.replace("  - id: second\n", "  - id: second\n    allow_private: true\n"
+                                             "    backfill: alert\n", 1), encoding="utf-8")
+            while "Rakhmetdin Kamolov" not in out.getvalue():
+                assert time.monotonic() < deadline + 10, "the added source was never polled"
+                await asyncio.sleep(0.05)
+        finally:
+            runner.stop.set()
+            await task
+
+    asyncio.run(scenario())

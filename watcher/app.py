@@ -81,6 +81,7 @@ class App:
     archive: ArchiveSettings | None = None  # the Internet Archive's Save Page Now, when switched on
     _context: Context | None = field(default=None, repr=False)
     _defaults: list[str] | None = field(default=None, repr=False)  # what the destination `default` means
+    _feeds_seen: tuple[int, int] | None = field(default=None, repr=False)  # feeds.yaml (mtime, size) in force
 
     @classmethod
     def build(
@@ -150,6 +151,44 @@ class App:
         if changed:
             self.sync_destinations()
         return changed
+
+    def _feeds_stamp(self) -> tuple[int, int] | None:
+        try:
+            stat = self.paths.feeds.stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
+    def refresh_sources(self) -> tuple[list[Source], list[str]] | None:
+        """Reload feeds.yaml if it changed (`watcher sources add`, the bot's /source): returns
+        (the sources whose settings are new or changed, the ids gone or disabled), or None when
+        nothing changed. A broken file is refused with file:line in the log and the sources in
+        force stay, like a broken rules file."""
+        stamp = self._feeds_stamp()
+        if self._feeds_seen is None:
+            self._feeds_seen = stamp
+            return None
+        if stamp == self._feeds_seen:
+            return None
+        self._feeds_seen = stamp
+        try:
+            settings = load_feeds(self.paths.feeds)
+        except ConfigError as exc:
+            log.warning("feeds.yaml refused, the sources in force stay:\n%s", exc)
+            return None
+        before = {s.id: s for s in self.sources}
+        fresh = [build_source(s) for s in settings]
+        after = {s.id: s for s in fresh}
+        for source in fresh:
+            self.store.ensure_source(source.id, source.type)
+        changed = [s for s in fresh if s.settings.enabled and (s.id not in before or before[s.id].settings != s.settings
+                                                               or not before[s.id].settings.enabled)]
+        gone = [i for i, s in before.items() if i not in after or not after[i].settings.enabled
+                or after[i].settings != s.settings]
+        self.sources = fresh
+        log.info("feeds.yaml reloaded: %d source(s), %d new or changed, %d gone or disabled", len(fresh),
+                 len(changed), len([i for i in gone if i not in {s.id for s in changed}]))
+        return changed, gone
 
     def sync_destinations(self) -> None:
         """Give every Telegram destination of the routes in force a notifier (routes.yaml may

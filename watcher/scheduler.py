@@ -16,7 +16,7 @@ import os
 import random
 import signal
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -39,14 +39,17 @@ class Runner:
     """Owns the scheduler and the set of jobs in flight, so shutdown can wait for them."""
 
     def __init__(self, app: App, *, delivery_every: timedelta = DELIVERY_EVERY, grace: float = GRACE_SECONDS,
-                 env: Mapping[str, str] | None = None, bot_retry: tuple[float, float] | None = None):
+                 env: Mapping[str, str] | None = None, bot_retry: tuple[float, float] | None = None,
+                 rules_every: timedelta = RULES_EVERY):
         self.app = app
+        self.rules_every = rules_every  # how often the rules folder and feeds.yaml are looked at
         self.env = env if env is not None else os.environ
         self.delivery_every = delivery_every
         self.grace = grace
         self.bot_retry = bot_retry  # (first wait, longest wait) between the bot's starts; None: 5 s to 5 min
         self.stop = asyncio.Event()
         self._inflight: set[asyncio.Task[object]] = set()
+        self._scheduler: AsyncIOScheduler | None = None
 
     def _tracked(self, make: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
         async def job() -> None:
@@ -69,31 +72,37 @@ class Runner:
     def _poll_one(self, source: Source) -> Callable[[], Awaitable[None]]:
         return self._tracked(lambda: self.app.poll([source]))
 
+    def _schedule_poll(self, scheduler: AsyncIOScheduler, source: Source, first: datetime) -> None:
+        every = source.settings.every.total_seconds()
+        scheduler.add_job(
+            self._poll_one(source),
+            IntervalTrigger(seconds=every, jitter=min(60.0, every * 0.1)),
+            id=f"poll:{source.id}",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(1, int(every / 2)),
+            next_run_time=first,
+            replace_existing=True,
+        )
+
     async def run(self) -> None:
         app = self.app
         recovered = await app.recover()
         if recovered:
             log.warning("%d alert(s) were interrupted mid-send by the last stop", recovered)
         scheduler = AsyncIOScheduler(timezone="UTC")
+        self._scheduler = scheduler
         now = app.clock()
         sources = app.enabled()
+        app.refresh_sources()  # remember the feeds.yaml in force
         for index, source in enumerate(sources):
-            every = source.settings.every.total_seconds()
-            scheduler.add_job(
-                self._poll_one(source),
-                IntervalTrigger(seconds=every, jitter=min(60.0, every * 0.1)),
-                id=f"poll:{source.id}",
-                max_instances=1,
-                coalesce=True,
-                misfire_grace_time=max(1, int(every / 2)),
-                next_run_time=now + timedelta(seconds=random.uniform(0, min(30.0, 0.5 * index))),
-            )
+            self._schedule_poll(scheduler, source, now + timedelta(seconds=random.uniform(0, min(30.0, 0.5 * index))))
         scheduler.add_job(
             self._tracked(app.deliver), IntervalTrigger(seconds=self.delivery_every.total_seconds()),
             id="deliver", max_instances=1, coalesce=True, next_run_time=now,
         )
         scheduler.add_job(
-            self._tracked(self._refresh_rules), IntervalTrigger(seconds=RULES_EVERY.total_seconds()),
+            self._tracked(self._refresh_rules), IntervalTrigger(seconds=self.rules_every.total_seconds()),
             id="rules", max_instances=1, coalesce=True,
         )
         scheduler.add_job(self._tracked(self._checkpoint), IntervalTrigger(seconds=60), id="checkpoint",
@@ -223,7 +232,18 @@ class Runner:
         self.app.store.checkpoint()
 
     async def _refresh_rules(self) -> None:
+        """The rules, and feeds.yaml: a source added, changed or disabled (by `watcher sources`
+        or the bot) is polled on its new settings without a restart."""
         await self.app.refresh_rules()
+        change = self.app.refresh_sources()
+        if change is None or self._scheduler is None:
+            return
+        fresh, gone = change
+        for source_id in gone:
+            if self._scheduler.get_job(f"poll:{source_id}") is not None:
+                self._scheduler.remove_job(f"poll:{source_id}")
+        for source in fresh:
+            self._schedule_poll(self._scheduler, source, self.app.clock())
 
     async def _drain(self) -> None:
         pending = set(self._inflight)

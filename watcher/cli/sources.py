@@ -135,7 +135,7 @@ def _edit(ctx: click.Context, change: Callable[[FeedsEditor, str], Any]) -> None
             edit = change(editor, local_who())
         except EditRefused as exc:
             refused(exc)
-    click.echo(f"{edit.summary} (a running `watcher run` sees it when restarted)")
+    click.echo(f"{edit.summary} (a running `watcher run` polls on it within 15 s)")
 
 
 # -- the health table ---------------------------------------------------------------------
