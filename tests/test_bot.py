@@ -108,6 +108,12 @@ def test_alert_buttons_record_feedback_and_mute_the_person_for_the_source(ws) ->
                 assert "Only the monitors" in api.callback_answers[0]["text"]
                 verdicts = app.store.conn.execute("SELECT who, verdict FROM feedback").fetchall()
                 assert [tuple(v) for v in verdicts] == [(f"telegram:{MONITOR}", "relevant")]
+                # the mute button asks for how long (the alert's buttons become the choices)
+                assert app.store.active_mutes("news", app.clock()) == set()
+                choices = api.messages(int(CHANNEL))[0]["reply_markup"]["inline_keyboard"]
+                week = next(b["callback_data"] for b in choices[0] if b["text"].endswith("7 days"))
+                api.push_callback(MONITOR, alert["message_id"], int(CHANNEL), week)
+                await _until(lambda: len(api.callback_answers) == 4)
                 assert app.store.active_mutes("news", app.clock()) == {"person:Bakhodir Karimov"}
                 ws.serve("/f.xml", rss(karimov, ("k2", "Bakhodir Karimov moved to another prison", "Detention.")))
                 await app.poll(app.enabled(), respect_backoff=False)

@@ -281,7 +281,7 @@ def test_monitors_bot_starts_when_telegram_comes_up_after_watcher_run_started(ws
         (reply,) = api.messages(MONITOR)
     finally:
         api.stop()
-    assert "Commands for monitors" in reply["text"]
+    assert "watcher: alerts on transnational repression" in reply["text"]  # answered (a stranger sees no commands)
     failures = [line for line in _logged(caplog) if "bot could not start" in line]
     waits = [line.split("next try in ")[1].split(":")[0] for line in failures]
     assert waits[:4] == ["0.1s", "0.2s", "0.4s", "0.4s"], failures  # doubling, up to the longest wait
@@ -314,7 +314,7 @@ def test_monitors_bot_is_restarted_when_its_polling_dies(ws, caplog) -> None:
 
         asyncio.run(scenario())
         (reply,) = api.messages(MONITOR)
-    assert "Commands for monitors" in reply["text"]
+    assert "watcher: alerts on transnational repression" in reply["text"]  # answered (a stranger sees no commands)
     assert any("bot stopped polling (InvalidToken" in line for line in _logged(caplog, logging.WARNING))
     _assert_no_secrets(_logged(caplog))
 

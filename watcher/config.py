@@ -6,6 +6,8 @@ new source type brings its own keys. Every problem in the file is reported at on
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,18 @@ def load_feeds(path: Path) -> list[SourceSettings]:
     """Load and validate feeds.yaml; raise ConfigError listing every problem with its line."""
     doc = load_yaml(path, kind="feeds")
     return parse_feeds(doc)
+
+
+def feeds_validator(display: str) -> Callable[[str], None]:
+    """validate(text) for an edit of feeds.yaml (rules/feedsedit.py FeedsEditor, used by the
+    CLI and the bot): the text as watcher would load it, file:line errors named `display`,
+    checked from a private temporary copy."""
+    def validate(text: str) -> None:
+        with tempfile.TemporaryDirectory(prefix="watcher-feeds-") as tmp:
+            copy = Path(tmp) / display
+            copy.write_text(text, encoding="utf-8")
+            parse_feeds(load_yaml(copy, display=display, kind="feeds"))
+    return validate
 
 
 def parse_feeds(doc: Located) -> list[SourceSettings]:

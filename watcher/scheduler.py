@@ -210,7 +210,7 @@ class Runner:
             log.warning("no monitors allowlisted: the bot will refuse every command (see README)")
         try:
             bot = MonitorsBot(self.app, token, api_base(self.env), allowlist,
-                              RulesEditor(self.app.paths.rules, self.app.store, self.app.clock))
+                              RulesEditor(self.app.paths.rules, self.app.store, self.app.clock), env=self.env)
         except Exception as exc:  # a malformed setting must not stop polling either
             log.error("the monitors' bot was not set up (alerts go on): %s",
                       f"{type(exc).__name__}: {exc}".replace(token, "<token>"))

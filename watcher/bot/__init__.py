@@ -1,11 +1,14 @@
-"""The bot wing: the monitors' Telegram bot (commands, buttons, who may use it).
+"""The bot wing: the monitors' Telegram bot (commands by role, buttons, paced replies).
 
-- commands.py: `MonitorsBot` and its slash commands (/watch with preview, /keyword, /test, ...).
-- buttons.py: the inline buttons (confirm /watch, feedback, mute).
-- access.py: the allowlist of monitors' Telegram user ids.
+- commands.py: `MonitorsBot` (lifecycle, wiring, the role check on every command), `HELP`.
+- reading.py (viewer), editing.py (editor), mutes.py (editor; /mutes viewer), admin.py (admin):
+  the commands, as mixins sharing base.py's helpers and kept confirmations.
+- buttons.py: the inline buttons (confirmations, feedback, the mute durations).
+- access.py: roles from rules/monitors.yaml and the environment (watcher.rules.monitors).
+- limits.py: replies paced per chat and retried after a flood wait; the error handler.
 
-May import the core and every lower wing (rules, store, matching); only `scheduler.py` and the
-CLI start it. Nothing below imports the bot.
+May import the core and every lower wing (rules, store, matching, history, delivery's button
+layout); only `scheduler.py` and the CLI start it. Nothing below imports the bot.
 """
 
 from watcher.bot.access import load_allowlist

@@ -1,94 +1,115 @@
-"""The buttons under the bot's messages: confirm a /watch, feedback on an alert, mute its people.
+"""The buttons under the bot's messages: confirmations, feedback on an alert, muting its people.
 
-A mixin of `MonitorsBot` (commands.py): the handlers use its app, editor, pending /watch
-requests and access checks. Every press is checked against the allowlist first.
+callback_data (at most 64 bytes, Telegram's limit):
+- `ok:<token>:y|n`: confirm or cancel a change kept under a token (base.py): /watch, /keyword,
+  a `not:` suggestion of /stats (editor role);
+- `fb:<alert id>:relevant|not_relevant`: a monitor's verdict on an alert (viewer role);
+- `mute:<alert id>[:<1d|7d|30d|x>[:n]]`: mute the alert's people for its source (editor role,
+  mutes.py).
+Every press is checked against the presser's role first (BUTTON_ROLES); a refusal is logged
+with the user id and the kind of button only.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
-from telegram import Update
+from telegram import Message, Update
 from telegram.ext import ContextTypes
 
+from watcher.bot.access import BUTTON_ROLES, STRANGER_BUTTON
+from watcher.bot.base import BotParts, Pending
 from watcher.errors import EditRefused
-
-if TYPE_CHECKING:
-    from watcher.app import App
-    from watcher.rules import RulesEditor
+from watcher.rules import Edit
+from watcher.rules.monitors import rank
 
 log = logging.getLogger("watcher.bot")
+VERDICTS = ("relevant", "not_relevant")
 
 
-class ButtonsMixin:
-    """Callback-query handlers; `MonitorsBot` supplies the attributes declared here."""
+class ButtonsMixin(BotParts):
+    """Callback-query handlers; the confirmations' changes come from EditingMixin, the mute
+    choices from MutesMixin."""
 
-    app: App
-    editor: RulesEditor
-    pending: dict[str, tuple[int, str, list[str], str | None]]
-
-    def _allowed(self, update: Update) -> bool:  # pragma: no cover - provided by MonitorsBot
+    def _apply_pending(self, who: str, pending: Pending) -> Edit:  # pragma: no cover - EditingMixin
         raise NotImplementedError
 
-    @staticmethod
-    def _who(update: Update) -> str:
-        return f"telegram:{update.effective_user.id}" if update.effective_user else "telegram:?"
+    def _pending_label(self, pending: Pending) -> str:  # pragma: no cover - EditingMixin
+        raise NotImplementedError
+
+    async def on_mute_button(self, update: Update, rest: str) -> None:  # pragma: no cover - MutesMixin
+        raise NotImplementedError
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         if query is None or not query.data:
             return
-        if not self._allowed(update):
-            log.warning("refused a button press from Telegram user %s", query.from_user.id if query.from_user else "?")
-            await query.answer("Only the monitors on watcher's list can do that.", show_alert=True)
-            return
         kind, _, rest = query.data.partition(":")
-        if kind == "watch":
-            await self._confirm_watch(update, rest)
-        elif kind == "fb":
-            alert_id, _, verdict = rest.partition(":")
-            with self.app.store.transaction():
-                self.app.store.add_feedback(int(alert_id), self._who(update), verdict, self.app.clock())
-            await query.answer(f"Recorded: {verdict.replace('_', ' ')}")
-        elif kind == "mute":
-            await query.answer(self._mute_alert_people(int(rest), self._who(update)))
-        else:
-            await query.answer()
-
-    async def _confirm_watch(self, update: Update, rest: str) -> None:
-        query = update.callback_query
-        token, _, answer = rest.partition(":")
-        pending = self.pending.pop(token, None)
-        if pending is None:
-            await query.answer("This request has expired; send /watch again.")
+        needed = BUTTON_ROLES.get(kind)
+        if needed is None:
+            await query.answer("This button is not known any more.")
             return
-        _, name, aliases, country = pending
-        if answer != "yes":
+        role = self._role(update)
+        if rank(role) < rank(needed):
+            log.warning("refused a %s button press from Telegram user %s (role %s, needs %s)", kind,
+                        self._user_id(update) or "?", role or "none", needed)
+            await query.answer(STRANGER_BUTTON if role is None else
+                               f"Sorry, this needs the {needed} role; you are {_a(role)} {role}.", show_alert=True)
+            return
+        if kind == "ok":
+            await self._confirm(update, rest)
+        elif kind == "fb":
+            await self._feedback(update, rest)
+        else:
+            await self.on_mute_button(update, rest)
+
+    async def _feedback(self, update: Update, rest: str) -> None:
+        query = update.callback_query
+        assert query is not None
+        alert_part, _, verdict = rest.partition(":")
+        store = self.app.store
+        if not alert_part.isdigit() or verdict not in VERDICTS or store.alert(int(alert_part)) is None:
+            await query.answer("That alert is no longer stored.")
+            return
+        with store.transaction():
+            store.add_feedback(int(alert_part), self._who(update), verdict, self.app.clock())
+        await query.answer(f"Recorded: {verdict.replace('_', ' ')}")
+
+    async def _confirm(self, update: Update, rest: str) -> None:
+        """A confirm (y) or cancel (n) button of a kept change."""
+        query = update.callback_query
+        assert query is not None
+        token, _, answer = rest.partition(":")
+        pending = self._take(token)
+        if pending is None:
+            await query.answer("This request has expired; send the command again.")
+            return
+        # a /watch or /keyword preview is one change: its message becomes the outcome; /stats
+        # carries several suggestions, so its report stays and the outcome is a reply
+        in_place = pending.kind in ("watch", "keyword")
+        if answer != "y":
             await query.answer("Cancelled")
-            await query.edit_message_text(f"Not added: {name}")
+            if in_place:
+                await query.edit_message_text(f"Not changed: {self._pending_label(pending)}")
             return
         try:
-            edit = self.editor.add_person(self._who(update), name, aliases=aliases, country=country)
+            edit = self._apply_pending(self._who(update), pending)
         except EditRefused as exc:
-            await query.answer("Not added")
-            await query.edit_message_text(f"Not added: {exc}")
+            await query.answer("Not changed")
+            await self._outcome(update, f"Not changed: {exc}", in_place)
             return
-        await self.app.refresh_rules()  # in a worker thread: a long watchlist must not stall the loop
-        await query.answer("Added")
-        await query.edit_message_text(f"Done: {edit.summary}")
+        await self._refresh_rules()
+        await query.answer("Done")
+        await self._outcome(update, f"Done: {edit.summary}", in_place)
 
-    def _mute_alert_people(self, alert_id: int, who: str) -> str:
-        store = self.app.store
-        alert = store.alert(alert_id)
-        item = store.item(alert["item_id"]) if alert else None
-        if item is None:
-            return "That alert is no longer stored."
-        people = [m.rule for m in store.matches_for(item["id"]) if m.kind == "person"]
-        if not people:
-            return "This alert names nobody on the watchlist."
-        now = self.app.clock()
-        with store.transaction():
-            for rule in people:
-                store.add_mute(item["source_id"], rule, None, who, now)
-        return f"Muted {len(people)} person(s) for {item['source_id']}"
+    async def _outcome(self, update: Update, text: str, in_place: bool) -> None:
+        query = update.callback_query
+        assert query is not None
+        if in_place:
+            await query.edit_message_text(text[:4000])
+        elif isinstance(query.message, Message):
+            await query.message.reply_text(text[:4000])
+
+
+def _a(role: str) -> str:
+    return "an" if role[:1] in "aeiou" else "a"

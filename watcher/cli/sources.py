@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ from defusedxml.ElementTree import fromstring as defused_fromstring
 
 from watcher.cli.people import local_who, open_store, refused
 from watcher.cli.root import _fail_config, _paths, cli
-from watcher.config import Paths, parse_feeds
+from watcher.config import Paths, feeds_validator, parse_feeds
 from watcher.durations import format_duration
 from watcher.errors import ConfigError, EditRefused
 from watcher.rules.feedsedit import FeedsEditor, url_key
@@ -101,17 +100,6 @@ def plan_import(existing: Sequence[Mapping[str, Any]], feeds: Iterable[tuple[str
 
 
 # -- editing --------------------------------------------------------------------------------
-
-
-def feeds_validator(display: str) -> Callable[[str], None]:
-    """validate(text) for FeedsEditor: the text as watcher would load it (parse_feeds, file:line
-    errors named `display`), from a private temporary copy."""
-    def validate(text: str) -> None:
-        with tempfile.TemporaryDirectory(prefix="watcher-feeds-") as tmp:
-            copy = Path(tmp) / display
-            copy.write_text(text, encoding="utf-8")
-            parse_feeds(load_yaml(copy, display=display, kind="feeds"))
-    return validate
 
 
 def _entries(paths: Paths, missing_ok: bool = False) -> tuple[list[dict[str, Any]], list[Any]]:

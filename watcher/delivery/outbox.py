@@ -261,7 +261,7 @@ async def _deliver(
 def _message(store: Store, batch: list[dict], tz: str) -> Composed | None:
     """The message of a batch, naming nobody a row says is muted (redact.py)."""
     if batch[0]["kind"] == "checkin" and len(batch) == 1:
-        return Composed(Message(text=batch[0]["body"] or "", alert_ids=(int(batch[0]["id"]),)), "message")
+        return Composed(Message(text=batch[0]["body"] or "", urgent=True), "message")  # no buttons: no item
     if len(batch) == 1 and "_compact" not in batch[0] or batch[0]["kind"] == "also":
         composed = compose(store, batch, tz)
     else:

@@ -85,13 +85,14 @@ def alerts_between(store: Store, since: datetime, until: datetime) -> Iterator[s
     """Outbox rows created in [since, until) with their monitors' verdicts, oldest first: id,
     item_id, created_at, and per alert `relevant`, `not_relevant` (verdict counts) and
     `latest` (the newest verdict, which breaks a tie). Rows held for the digest only are left
-    out: nobody saw them in a chat, so nobody could judge them there."""
+    out: nobody saw them in a chat, so nobody could judge them there; so are check-ins (no item)."""
     yield from store.conn.execute(
         "SELECT a.id, a.item_id, a.created_at,"
         " (SELECT count(*) FROM feedback f WHERE f.alert_id = a.id AND f.verdict = 'relevant') AS relevant,"
         " (SELECT count(*) FROM feedback f WHERE f.alert_id = a.id AND f.verdict = 'not_relevant') AS not_relevant,"
         " (SELECT f.verdict FROM feedback f WHERE f.alert_id = a.id ORDER BY f.at DESC, f.id DESC LIMIT 1) AS latest"
-        " FROM alerts a WHERE a.created_at >= ? AND a.created_at < ? AND a.status != 'held' ORDER BY a.id",
+        " FROM alerts a WHERE a.created_at >= ? AND a.created_at < ? AND a.status != 'held' AND a.item_id IS NOT NULL"
+        " ORDER BY a.id",
         (iso(since), iso(until)))
 
 
