@@ -346,3 +346,22 @@ def test_a_check_in_interrupted_mid_send_is_never_sent_twice_and_the_admin_chat_
         told = _texts(api, admin)
     assert not any("Check-in" in t for t in chechen)  # assumed sent: never a second copy
     assert any("no news of Zelimkhan Israilov" in t for t in told)
+
+
+def test_alerts_waiting_for_a_destination_that_is_gone_are_kept_and_said(ws, caplog) -> None:
+    _rules(ws)
+    store = Store(ws.state / "watcher.db")
+    store.ensure_source("news", "rss")
+    with store.transaction():
+        store.enqueue_notice("checkin:x", "old-desk", "text", datetime.now(UTC))
+    store.close()
+    ws.write_feeds({"id": "news", "url": ws.serve("/f.xml", rss(("a", "x", "y")))})
+    app = App.build(Paths(ws.feeds, ws.rules, ws.state), env={})
+
+    async def scenario() -> None:
+        await app.recover()
+        await app.aclose()
+
+    with caplog.at_level("WARNING"):
+        asyncio.run(scenario())
+    assert any("wait for destination 'old-desk'" in r.getMessage() for r in caplog.records)

@@ -297,7 +297,18 @@ class App:
             self.store.recover_evidence()
         found, _ = recover_interrupted(self.store, self.notifiers, self.clock())
         await self.announce_uncertain()
+        self._orphaned_destinations()
         return found
+
+    def _orphaned_destinations(self) -> None:
+        """Alerts waiting for a destination no route or setting names any more are kept (it may
+        come back) but never silently: each such destination is one warning at start."""
+        for destination, waiting in self.store.conn.execute(
+                "SELECT destination, count(*) FROM alerts WHERE status IN ('pending', 'sending') GROUP BY destination"):
+            if destination not in self.notifiers:
+                log.warning("%d alert(s) wait for destination %r, which is no longer configured (not in"
+                            " rules/routes.yaml nor the environment); they are kept and go out if it comes back",
+                            waiting, destination)
 
     async def aclose(self) -> None:
         await self.fetcher.aclose()
