@@ -5,10 +5,10 @@ matching item alerts; a stranger's /watch changes nothing."""
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import timedelta
 
 from botapi import FakeBotApi
+from bothelpers import until
 from conftest import rss
 
 from watcher.app import App
@@ -18,14 +18,6 @@ from watcher.scheduler import Runner
 CHANNEL = "-1001234567890"
 MONITOR, STRANGER = 111, 999
 PEOPLE = "# Watchlist of the Tashkent desk: keep private\npeople:\n  # someone watched since 2024\n  - name: Rakhmetdin Kamolov\n    country: UZ\n"
-
-
-async def _until(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        await asyncio.sleep(0.05)
 
 
 def _replies(api: FakeBotApi, user: int) -> list[dict]:
@@ -47,33 +39,33 @@ def test_run_answers_commands_and_watch_changes_rules_for_monitors_only(ws) -> N
             runner = Runner(app, env=env, delivery_every=timedelta(seconds=0.2), grace=2.0)
             task = asyncio.create_task(runner.run())
             try:
-                await _until(lambda: api.counts.get("getUpdates", 0) > 0)
+                await until(lambda: api.counts.get("getUpdates", 0) > 0)
                 (commands,) = api.commands.values()
                 assert [c["command"] for c in commands][:2] == ["watch", "unwatch"]
 
                 api.push_message(STRANGER, text="/watch Bakhodir Karimov UZ")
-                await _until(lambda: _replies(api, STRANGER))
+                await until(lambda: _replies(api, STRANGER))
                 assert "only takes commands from the monitors" in _replies(api, STRANGER)[-1]["text"]
                 assert people_file.read_text(encoding="utf-8") == PEOPLE
 
                 api.push_message(MONITOR, text="/watch Bakhodir Karimov | Баходир Каримов UZ")
-                await _until(lambda: any(m.get("reply_markup") for m in _replies(api, MONITOR)))
+                await until(lambda: any(m.get("reply_markup") for m in _replies(api, MONITOR)))
                 preview = [m for m in _replies(api, MONITOR) if m.get("reply_markup")][-1]
                 assert "spelling key 'bahadir'" in preview["text"] and "would have matched" in preview["text"]
                 yes = preview["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
                 api.push_callback(MONITOR, preview["message_id"], MONITOR, yes)
-                await _until(lambda: "Bakhodir Karimov" in people_file.read_text(encoding="utf-8"))
+                await until(lambda: "Bakhodir Karimov" in people_file.read_text(encoding="utf-8"))
                 text = people_file.read_text(encoding="utf-8")
                 assert text.startswith(PEOPLE.rstrip("\n")) and "Баходир Каримов" in text
-                await _until(lambda: any("Done" in (m.get("text") or "") for m in api.edits) or
+                await until(lambda: any("Done" in (m.get("text") or "") for m in api.edits) or
                              any("Done" in m["text"] for m in _replies(api, MONITOR)))
 
                 api.push_message(MONITOR, text="/test Суд арестовал Бахадира Каримова")
-                await _until(lambda: any("people: Bakhodir Karimov" in m["text"] for m in _replies(api, MONITOR)))
+                await until(lambda: any("people: Bakhodir Karimov" in m["text"] for m in _replies(api, MONITOR)))
 
                 ws.serve("/f.xml", rss(("k1", "Баходир Каримов задержан в Москве", "Грозит экстрадиция.")))
                 await app.poll(app.enabled(), respect_backoff=False)
-                await _until(lambda: any("Bakhodir Karimov" in m["text"] for m in api.messages(int(CHANNEL))))
+                await until(lambda: any("Bakhodir Karimov" in m["text"] for m in api.messages(int(CHANNEL))))
                 assert app.store.conn.execute("SELECT count(*) FROM audit WHERE action = 'watch'").fetchone()[0] == 1
             finally:
                 runner.stop.set()
@@ -97,14 +89,14 @@ def test_alert_buttons_record_feedback_and_mute_the_person_for_the_source(ws) ->
             runner = Runner(app, env=env, delivery_every=timedelta(seconds=0.2), grace=2.0)
             task = asyncio.create_task(runner.run())
             try:
-                await _until(lambda: api.messages(int(CHANNEL)))
+                await until(lambda: api.messages(int(CHANNEL)))
                 (alert,) = api.messages(int(CHANNEL))
                 rows = alert["reply_markup"]["inline_keyboard"]
                 relevant, mute = rows[0][0]["callback_data"], rows[1][0]["callback_data"]
                 api.push_callback(STRANGER, alert["message_id"], int(CHANNEL), relevant)
                 api.push_callback(MONITOR, alert["message_id"], int(CHANNEL), relevant)
                 api.push_callback(MONITOR, alert["message_id"], int(CHANNEL), mute)
-                await _until(lambda: len(api.callback_answers) == 3)
+                await until(lambda: len(api.callback_answers) == 3)
                 assert "Only the monitors" in api.callback_answers[0]["text"]
                 verdicts = app.store.conn.execute("SELECT who, verdict FROM feedback").fetchall()
                 assert [tuple(v) for v in verdicts] == [(f"telegram:{MONITOR}", "relevant")]
@@ -113,7 +105,7 @@ def test_alert_buttons_record_feedback_and_mute_the_person_for_the_source(ws) ->
                 choices = api.messages(int(CHANNEL))[0]["reply_markup"]["inline_keyboard"]
                 week = next(b["callback_data"] for b in choices[0] if b["text"].endswith("7 days"))
                 api.push_callback(MONITOR, alert["message_id"], int(CHANNEL), week)
-                await _until(lambda: len(api.callback_answers) == 4)
+                await until(lambda: len(api.callback_answers) == 4)
                 assert app.store.active_mutes("news", app.clock()) == {"person:Bakhodir Karimov"}
                 ws.serve("/f.xml", rss(karimov, ("k2", "Bakhodir Karimov moved to another prison", "Detention.")))
                 await app.poll(app.enabled(), respect_backoff=False)

@@ -16,17 +16,17 @@ from contextlib import asynccontextmanager
 
 import pytest
 from botapi import FakeBotApi
+from bothelpers import bot_running, until
 from conftest import rss
 
 from watcher.app import App
-from watcher.bot import MonitorsBot, load_allowlist
 from watcher.bot.limits import FAILED_REPLY, MAX_RETRIES, ChatPacer
 from watcher.config import Paths
-from watcher.rules.editing import RulesEditor
 
 MONITOR, OTHER = 111, 112
 SPEED = 20.0
 TOKEN = "123:abc"
+WAIT = 20.0  # seconds a test waits for the bot: the paced burst of replies takes a while
 COMMANDS = {"/people": "1 people watched", "/sources": "news:", "/mutes": "Nothing is muted.",
             "/incidents": "No incidents yet.", "/digest": "alert(s) in the last 24 hours"}
 
@@ -44,32 +44,14 @@ class FastClock:
         await asyncio.sleep(seconds / SPEED)
 
 
-async def _until(condition, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        await asyncio.sleep(0.02)
-
-
 @asynccontextmanager
 async def running(ws, api: FakeBotApi, clock: FastClock) -> AsyncIterator[App]:
     ws.write_feeds({"id": "news", "url": ws.serve("/f.xml", rss(("o1", "Weather in Tashkent", "Sunny.")))})
     ws.write_rules("people:\n  - name: Rakhmetdin Kamolov\n")
     (ws.rules / "monitors.yaml").write_text(f"monitors:\n  - {MONITOR}\n  - {OTHER}\n", encoding="utf-8")
     app = App.build(Paths(ws.feeds, ws.rules, ws.state), env={})
-    bot = MonitorsBot(app, api.token, f"http://127.0.0.1:{api.port}/bot", load_allowlist(ws.rules, {}),
-                      RulesEditor(ws.rules, app.store, app.clock), env={},
-                      limiter=ChatPacer(clock=clock, sleep=clock.sleep))
-    stop = asyncio.Event()
-    task = asyncio.create_task(bot.keep_running(stop))
-    try:
-        await _until(lambda: api.counts.get("getUpdates", 0) > 0)
+    async with bot_running(app, api, {}, ChatPacer(clock=clock, sleep=clock.sleep)):
         yield app
-    finally:
-        stop.set()
-        await task
-        await app.aclose()
 
 
 def test_thirty_commands_in_one_second_are_all_answered_in_order(ws) -> None:
@@ -85,7 +67,7 @@ def test_thirty_commands_in_one_second_are_all_answered_in_order(ws) -> None:
                     api.push_message(MONITOR, text=text)
                 api.push_message(OTHER, text="/people")
                 assert clock() - started < 1.0  # the burst: 30 commands within one second
-                await _until(lambda: len(api.messages(MONITOR)) == 30 and api.messages(OTHER))
+                await until(lambda: len(api.messages(MONITOR)) == 30 and api.messages(OTHER), timeout=WAIT)
                 # another monitor is answered while the burst's replies are still being paced
                 assert api.messages(OTHER)[0]["at"] < api.messages(MONITOR)[-1]["at"]
 
@@ -106,12 +88,12 @@ def test_a_reply_refused_for_flood_is_retried_and_one_that_keeps_failing_is_repo
             async with running(ws, api, clock):
                 api.fail_next("sendMessage", 429, retry_after=2, times=2)
                 api.push_message(MONITOR, text="/people")
-                await _until(lambda: api.messages(MONITOR))
+                await until(lambda: api.messages(MONITOR), timeout=WAIT)
                 assert "Rakhmetdin Kamolov" in api.messages(MONITOR)[0]["text"]  # retried after the wait
 
                 api.fail_next("sendMessage", 429, retry_after=1, times=MAX_RETRIES + 1)
                 api.push_message(MONITOR, text="/test Rakhmetdin Kamolov detained")
-                await _until(lambda: len(api.messages(MONITOR)) == 2)
+                await until(lambda: len(api.messages(MONITOR)) == 2, timeout=WAIT)
                 assert api.messages(MONITOR)[1]["text"] == FAILED_REPLY  # one reply says it went wrong
 
         asyncio.run(scenario())

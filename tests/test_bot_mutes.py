@@ -7,19 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 
 from botapi import FakeBotApi
+from bothelpers import ask, bot_running, until
 from conftest import rss
 
 from watcher.app import App
-from watcher.bot import MonitorsBot, load_allowlist
 from watcher.bot.limits import ChatPacer
 from watcher.config import Paths
-from watcher.rules.editing import RulesEditor
 from watcher.store import Store, iso
 
 CHANNEL = -1001234567890
@@ -27,26 +25,11 @@ EDITOR, VIEWER = 111, 222
 KARIMOV = ("k1", "Bakhodir Karimov detained", "Faces extradition.")
 
 
-async def _until(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        await asyncio.sleep(0.02)
-
-
-async def ask(api: FakeBotApi, user: int, text: str) -> str:
-    before = len(api.messages(user))
-    api.push_message(user, text=text)
-    await _until(lambda: len(api.messages(user)) > before)
-    return api.messages(user)[-1]["text"]
-
-
 async def press(api: FakeBotApi, user: int, message: dict, data: str) -> dict:
     """Press a button under a message in the channel; the callback answer."""
     before = len(api.callback_answers)
     api.push_callback(user, message["message_id"], CHANNEL, data)
-    await _until(lambda: len(api.callback_answers) > before)
+    await until(lambda: len(api.callback_answers) > before)
     return api.callback_answers[-1]
 
 
@@ -56,17 +39,8 @@ async def running(ws, api: FakeBotApi, clock) -> AsyncIterator[App]:
     env = {"WATCHER_TELEGRAM_TOKEN": api.token, "WATCHER_TELEGRAM_CHAT": str(CHANNEL),
            "WATCHER_TELEGRAM_API": f"http://127.0.0.1:{api.port}"}
     app = App.build(Paths(ws.feeds, ws.rules, ws.state), env=env, clock=clock)
-    bot = MonitorsBot(app, api.token, f"http://127.0.0.1:{api.port}/bot", load_allowlist(ws.rules, env),
-                      RulesEditor(ws.rules, app.store, app.clock), env=env, limiter=ChatPacer(private_every=0.0))
-    stop = asyncio.Event()
-    task = asyncio.create_task(bot.keep_running(stop))
-    try:
-        await _until(lambda: api.counts.get("getUpdates", 0) > 0)
+    async with bot_running(app, api, env, ChatPacer(private_every=0.0)):
         yield app
-    finally:
-        stop.set()
-        await task
-        await app.aclose()
 
 
 def _sent(app: App, title: str) -> int:
@@ -119,20 +93,20 @@ def test_mute_button_durations_list_lift_and_expiry(ws) -> None:
                 assert row["who"] == f"telegram:{EDITOR}"
                 assert json.loads(row["detail"])["until"] == iso(until)
 
-                assert "needs the editor role" in await ask(api, VIEWER, "/mute news 2h")
-                said = await ask(api, EDITOR, "/mute news 2h")
+                assert "needs the editor role" in (await ask(api, VIEWER, "/mute news 2h"))["text"]
+                said = (await ask(api, EDITOR, "/mute news 2h"))["text"]
                 assert said.startswith("news muted until 2026-11-03 11:00 UTC (mute #")
-                listed = await ask(api, VIEWER, "/mutes")  # reading the mutes is a viewer's right
+                listed = (await ask(api, VIEWER, "/mutes"))["text"]  # reading the mutes is a viewer's right
                 person_line, source_line = listed.splitlines()[1:3]
                 assert person_line.startswith("#1 news: Bakhodir Karimov — set by telegram:111")
                 assert person_line.endswith(f"until {until:%Y-%m-%d %H:%M} UTC")
                 assert "news: whole source — set by telegram:111 — until 2026-11-03 11:00 UTC" in source_line
                 source_mute = source_line.split()[0].lstrip("#")
 
-                assert "There is no mute #99" in await ask(api, EDITOR, "/unmute 99")
-                assert "Lifted mute" in await ask(api, EDITOR, f"/unmute {source_mute}")
+                assert "There is no mute #99" in (await ask(api, EDITOR, "/unmute 99"))["text"]
+                assert "Lifted mute" in (await ask(api, EDITOR, f"/unmute {source_mute}"))["text"]
                 assert app.store.active_mutes("news", now[0]) == {"person:Bakhodir Karimov"}
-                assert "news was not muted" in await ask(api, EDITOR, "/mute news off")
+                assert "news was not muted" in (await ask(api, EDITOR, "/mute news off"))["text"]
                 unmutes = app.store.conn.execute("SELECT who, detail FROM audit WHERE action = 'unmute'").fetchall()
                 assert [json.loads(r["detail"]).get("mute") for r in unmutes] == [int(source_mute), None]
 
@@ -142,7 +116,7 @@ def test_mute_button_durations_list_lift_and_expiry(ws) -> None:
                 assert len(api.messages(CHANNEL)) == 1 and not api.edits[-1].get("text")  # muted: stored, not sent
 
                 now[0] += timedelta(days=8)  # the mute ends by the clock
-                assert "Nothing is muted." in await ask(api, EDITOR, "/mutes")
+                assert "Nothing is muted." in (await ask(api, EDITOR, "/mutes"))["text"]
                 assert app.store.active_mutes("news", now[0]) == set()
                 ws.serve("/f.xml", rss(("k3", "Bakhodir Karimov sentenced", "Prison term."), KARIMOV))
                 await app.poll(app.enabled(), respect_backoff=False)

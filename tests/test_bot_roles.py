@@ -8,21 +8,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, closing
 from pathlib import Path
 
 import pytest
 from botapi import FakeBotApi
+from bothelpers import ask, bot_running, until
 from conftest import rss
 
 from watcher.app import App
-from watcher.bot import MonitorsBot, load_allowlist
+from watcher.bot import load_allowlist
 from watcher.bot.limits import ChatPacer
 from watcher.config import Paths
 from watcher.errors import ConfigError, EditRefused
-from watcher.rules.editing import RulesEditor
 from watcher.rules.monitors import MonitorsEditor, load_monitors
 from watcher.store import Store
 
@@ -39,22 +38,6 @@ monitors:
 """
 
 
-async def _until(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        await asyncio.sleep(0.02)
-
-
-async def ask(api: FakeBotApi, user: int, text: str) -> dict:
-    """Send a command from `user` in their private chat and wait for the bot's answer."""
-    before = len(api.messages(user))
-    api.push_message(user, text=text)
-    await _until(lambda: len(api.messages(user)) > before)
-    return api.messages(user)[-1]
-
-
 @asynccontextmanager
 async def running_bot(ws, api: FakeBotApi, env: dict[str, str], *items: tuple[str, str, str]) -> AsyncIterator[App]:
     """The monitors' bot (polls only when the test asks), replies paced fast: these tests are
@@ -62,17 +45,8 @@ async def running_bot(ws, api: FakeBotApi, env: dict[str, str], *items: tuple[st
     served = rss(*(items or (("o1", "Weather in Tashkent", "Sunny."),)))
     ws.write_feeds({"id": "news", "url": ws.serve("/f.xml", served), "backfill": "alert"})
     app = App.build(Paths(ws.feeds, ws.rules, ws.state), env={})
-    bot = MonitorsBot(app, api.token, f"http://127.0.0.1:{api.port}/bot", load_allowlist(ws.rules, env),
-                      RulesEditor(ws.rules, app.store, app.clock), env=env, limiter=ChatPacer(private_every=0.0))
-    stop = asyncio.Event()
-    task = asyncio.create_task(bot.keep_running(stop))
-    try:
-        await _until(lambda: api.counts.get("getUpdates", 0) > 0)
+    async with bot_running(app, api, env, ChatPacer(private_every=0.0)):
         yield app
-    finally:
-        stop.set()
-        await task
-        await app.aclose()
 
 
 def _audit(app: App, action: str) -> list[dict]:
@@ -104,7 +78,7 @@ def test_viewer_is_refused_edits_editor_watches_admin_manages_monitors(ws, caplo
                 yes = preview["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
                 assert len(yes.encode()) <= 64
                 api.push_callback(EDITOR, preview["message_id"], EDITOR, yes)
-                await _until(lambda: "Bakhodir Karimov" in people.read_text(encoding="utf-8"))
+                await until(lambda: "Bakhodir Karimov" in people.read_text(encoding="utf-8"))
                 assert [a["who"] for a in _audit(app, "watch")] == [f"telegram:{EDITOR}"]
 
                 refused = await ask(api, EDITOR, f"/monitor add {NEWCOMER} viewer")
@@ -237,14 +211,14 @@ def test_stats_for_viewers_and_its_not_button_for_editors(ws) -> None:
                 assert button["text"] == "not: Tulkin Karimov (≠ Bakhodir Karimov)"
                 assert len(button["callback_data"].encode()) <= 64
                 api.push_callback(VIEWER, seen["message_id"], VIEWER, button["callback_data"])
-                await _until(lambda: api.callback_answers)
+                await until(lambda: api.callback_answers)
                 assert "needs the editor role" in api.callback_answers[-1]["text"]
                 assert "Tulkin" not in people.read_text(encoding="utf-8")
 
                 offered = await ask(api, EDITOR, "/stats")
                 data = offered["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
                 api.push_callback(EDITOR, offered["message_id"], EDITOR, data)
-                await _until(lambda: len(api.messages(EDITOR)) == 2)
+                await until(lambda: len(api.messages(EDITOR)) == 2)
                 assert api.messages(EDITOR)[-1]["text"].startswith("Done:")
                 assert "Tulkin Karimov" in people.read_text(encoding="utf-8")
                 assert "Bakhodir Karimov: 1, 0, 1" in api.messages(EDITOR)[0]["text"]  # the report stays
@@ -277,17 +251,17 @@ def test_keyword_shows_a_preview_and_waits_for_its_confirm_button(ws) -> None:
                 assert incidents.read_text(encoding="utf-8") == before  # nothing changed yet
                 no = preview["reply_markup"]["inline_keyboard"][0][1]["callback_data"]
                 api.push_callback(EDITOR, preview["message_id"], EDITOR, no)
-                await _until(lambda: any("Not changed" in (e.get("text") or "") for e in api.edits))
+                await until(lambda: any("Not changed" in (e.get("text") or "") for e in api.edits))
                 assert incidents.read_text(encoding="utf-8") == before
 
                 preview = await ask(api, EDITOR, "/keyword detention en arrested")
                 yes = preview["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
                 api.push_callback(EDITOR, preview["message_id"], EDITOR, yes)
-                await _until(lambda: any((e.get("text") or "").startswith("Done:") for e in api.edits))
+                await until(lambda: any((e.get("text") or "").startswith("Done:") for e in api.edits))
                 assert "arrested" in incidents.read_text(encoding="utf-8")
                 assert [a["who"] for a in _audit(app, "keyword")] == [f"telegram:{EDITOR}"]
                 api.push_callback(EDITOR, preview["message_id"], EDITOR, yes)  # pressed again: kept no more
-                await _until(lambda: any("expired" in (a["text"] or "") for a in api.callback_answers))
+                await until(lambda: any("expired" in (a["text"] or "") for a in api.callback_answers))
 
         asyncio.run(scenario())
 

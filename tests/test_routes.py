@@ -12,7 +12,7 @@ from pathlib import Path
 
 from botapi import FakeBotApi
 from click.testing import CliRunner
-from conftest import rss
+from conftest import INCIDENTS, rss
 
 from watcher.app import App
 from watcher.cli import cli
@@ -30,19 +30,6 @@ people:
     country: RU
     team: chechnya
     check_in: 14d
-"""
-INCIDENTS = """\
-incident_types:
-  extradition:
-    urgent: true
-    alone: true
-    keywords:
-      en: [extradition, extradite*]
-  detention:
-    urgent: false
-    alone: false
-    keywords:
-      en: [detained, detention]
 """
 ROUTES = f"""\
 # the desks of the Central Asia team

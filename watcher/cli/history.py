@@ -8,6 +8,7 @@ import os
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, Protocol
 
 import click
 
@@ -42,6 +43,23 @@ def _store_or_exit(db: Path) -> Store:
         click.echo(f"nothing stored yet (no database at {db})", err=True)
         sys.exit(1)
     return Store(db)
+
+
+class _Report(Protocol):
+    """What backtest and stats return: one JSON object for scripts, or lines for a person."""
+
+    def to_json(self) -> dict[str, Any]: ...
+
+    def lines(self) -> list[str]: ...
+
+
+def _echo_result(result: _Report, as_json: bool) -> None:
+    """Print a report the way --json asks, so every report command speaks the same two forms."""
+    if as_json:
+        click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        return
+    for line in result.lines():
+        click.echo(line)
 
 
 @cli.command("rematch")
@@ -129,11 +147,7 @@ def backtest_command(ctx: click.Context, folder: Path, since_text: str, as_json:
         result = backtest(store, current, proposed, utcnow(), since, window=window)
     finally:
         store.close()
-    if as_json:
-        click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
-        return
-    for line in result.lines():
-        click.echo(line)
+    _echo_result(result, as_json)
 
 
 @cli.command("stats")
@@ -157,8 +171,4 @@ def stats_command(ctx: click.Context, since_text: str, as_json: bool) -> None:
         result = feedback_stats(store, now - since, now + timedelta(seconds=1), loaded)
     finally:
         store.close()
-    if as_json:
-        click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
-        return
-    for line in result.lines():
-        click.echo(line)
+    _echo_result(result, as_json)
