@@ -209,10 +209,10 @@ def test_a_failed_audit_puts_the_old_file_back(rules: Path, store: Store) -> Non
     assert text(rules / "people.yaml") == PEOPLE
 
 
-def test_file_mode_is_kept(rules: Path, editor: RulesEditor) -> None:
-    os.chmod(rules / "people.yaml", 0o640)
+def test_an_edit_leaves_a_shared_watchlist_owner_only(rules: Path, editor: RulesEditor) -> None:
+    os.chmod(rules / "people.yaml", 0o644)
     editor.add_person("cli:anna", "Farrukh Tursunov")
-    assert (rules / "people.yaml").stat().st_mode & 0o777 == 0o640
+    assert (rules / "people.yaml").stat().st_mode & 0o777 == 0o600
     assert (rules / ".lock").stat().st_mode & 0o777 == 0o600
 
 

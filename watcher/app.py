@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,6 +24,7 @@ from watcher.errors import ConfigError, ConfigProblem, DeliveryError
 from watcher.evidence import ArchiveSettings, EvidenceReport, collect_evidence
 from watcher.incidents import DEFAULT_WINDOW
 from watcher.incidents.checkins import check_ins
+from watcher.delivery.heartbeat import Heartbeat
 from watcher.delivery.notifiers import Notifier, add_route_chats, configured_notifiers, default_destinations
 from watcher.delivery.outbox import DeliveryReport, deliver_pending, recover_interrupted, uncertain_notice
 from watcher.matching import matcher_for
@@ -30,6 +32,7 @@ from watcher.pipeline import Context, PollReport, poll_source, poll_sources
 from watcher.rules import RulesHolder
 from watcher.sources import Source, build_source
 from watcher.store import Store
+from watcher.store.privacy import exposed, secure_state
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,8 @@ class App:
     _context: Context | None = field(default=None, repr=False)
     _defaults: list[str] | None = field(default=None, repr=False)  # what the destination `default` means
     _feeds_seen: tuple[int, int] | None = field(default=None, repr=False)  # feeds.yaml (mtime, size) in force
+    heartbeat: Heartbeat | None = None  # WATCHER_HEARTBEAT_URL (delivery/heartbeat.py)
+    _all_failing: bool = field(default=False, repr=False)  # "every source fails" was said
 
     @classmethod
     def build(
@@ -105,6 +110,12 @@ class App:
             notifiers, admin = configured_notifiers(environ, rules.rules.routes.chats())
         incidents = IncidentSettings.from_env(environ)
         os.umask(0o077)  # every file watcher creates is private
+        for problem in secure_state(paths.state):
+            log.warning("the state folder is not private: %s", problem)
+        for path, mode in exposed(sorted(paths.rules.glob("*.yaml"))):
+            log.warning("%s is readable by %s (mode %04o): the watchlist and the monitors' ids are sensitive;"
+                        " run: chmod 600 %s (watcher's own edits write 0600)", path,
+                        "everyone" if mode & 0o004 else "its group", mode, path)
         store = Store(paths.db)
         for s in settings:
             store.ensure_source(s.id, s.type)
@@ -119,6 +130,7 @@ class App:
             clock=clock,
             incidents=incidents,
             archive=ArchiveSettings.from_env(environ),
+            heartbeat=Heartbeat.from_env(environ),
         )
 
     @property
@@ -201,7 +213,32 @@ class App:
 
     async def poll(self, sources: list[Source], *, respect_backoff: bool = True) -> list[PollReport]:
         await self.refresh_rules()
-        return await poll_sources(sources, self.context, respect_backoff=respect_backoff)
+        reports = await poll_sources(sources, self.context, respect_backoff=respect_backoff)
+        self.say_if_all_failing()
+        return reports
+
+    def say_if_all_failing(self) -> None:
+        """One line when every enabled source fails (a network down, DNS broken, a proxy gone)
+        instead of only one warning per source; one line again when a source works."""
+        enabled = {s.id for s in self.enabled()}
+        rows = [r for r in self.store.sources() if r["id"] in enabled]
+        if len(rows) < 2 or any(r["state"] == "new" for r in rows):
+            return
+        failing = [r for r in rows if r["state"] in ("failing", "blocked")]
+        if len(failing) == len(rows) and not self._all_failing:
+            self._all_failing = True
+            errors = Counter((r.get("last_error") or "?").split(" for ")[0][:80] for r in failing)
+            common, count = errors.most_common(1)[0]
+            log.warning("ALL %d sources are failing (%d of them: %s): is the network up? (DNS, proxy, firewall; "
+                        "`watcher doctor` checks the setup)", len(rows), count, common)
+        elif len(failing) < len(rows) and self._all_failing:
+            self._all_failing = False
+            log.info("sources work again: %d of %d ok", len(rows) - len(failing), len(rows))
+
+    async def beat(self, *, force: bool = False) -> None:
+        """The heartbeat ping, if configured: ok while delivery works, the fail URL when stuck."""
+        if self.heartbeat is not None:
+            await self.heartbeat.beat(Heartbeat.delivery_ok(self.store, list(self.notifiers)), force=force)
 
     async def poll_and_deliver(self, sources: list[Source], *, respect_backoff: bool = True,
                                max_wait: float = 120.0) -> tuple[list[PollReport], DeliveryReport]:
@@ -223,6 +260,7 @@ class App:
             return report
 
         reports = list(await asyncio.gather(*(one(s) for s in sources)))
+        self.say_if_all_failing()
         with self.store.transaction():
             check_ins(self.store, self.rules.rules, self.context.filing, self.clock())
         async with lock:

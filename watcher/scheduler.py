@@ -97,8 +97,12 @@ class Runner:
         app.refresh_sources()  # remember the feeds.yaml in force
         for index, source in enumerate(sources):
             self._schedule_poll(scheduler, source, now + timedelta(seconds=random.uniform(0, min(30.0, 0.5 * index))))
+        async def deliver() -> None:
+            await app.deliver()
+            await app.beat()
+
         scheduler.add_job(
-            self._tracked(app.deliver), IntervalTrigger(seconds=self.delivery_every.total_seconds()),
+            self._tracked(deliver), IntervalTrigger(seconds=self.delivery_every.total_seconds()),
             id="deliver", max_instances=1, coalesce=True, next_run_time=now,
         )
         scheduler.add_job(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,6 +33,7 @@ def run(ctx: click.Context) -> None:
             await Runner(app).run()
         finally:
             await app.aclose()
+            logging.getLogger("watcher").info("watcher stopped")
 
     asyncio.run(main())
 
@@ -60,6 +62,7 @@ async def _one_cycle(app: App, chosen: list[Any]) -> None:
     try:
         await app.recover()
         reports, delivery = await app.poll_and_deliver(chosen, respect_backoff=False)
+        await app.beat(force=True)
         await app.collect_evidence(max_time=EVIDENCE_WAIT)  # after the alerts, bounded
     finally:
         await app.aclose()

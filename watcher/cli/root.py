@@ -10,20 +10,10 @@ import click
 
 from watcher import __version__
 from watcher.config import Paths
+from watcher.cli.logs import setup_logging
 from watcher.errors import ConfigError
 
 log = logging.getLogger("watcher")
-
-
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
-    for noisy in ("httpx", "httpcore", "apscheduler"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _paths(ctx: click.Context) -> Paths:
@@ -45,9 +35,15 @@ def _fail_config(exc: ConfigError) -> None:
               show_default=True, help="The folder for watcher.db (env WATCHER_STATE).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               envvar="WATCHER_LOG_LEVEL", show_default=True, help="Log level on stderr (env WATCHER_LOG_LEVEL).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", envvar="WATCHER_LOG_FORMAT",
+              show_default=True, help="Log lines as text or one JSON object each (env WATCHER_LOG_FORMAT); "
+              "WATCHER_LOG_FILE adds a rotating file.")
 @click.pass_context
-def cli(ctx: click.Context, feeds: Path, rules: Path, state: Path, log_level: str) -> None:
+def cli(ctx: click.Context, feeds: Path, rules: Path, state: Path, log_level: str, log_format: str) -> None:
     """watcher: polls news feeds and court databases, matches watched exiles and incidents,
     and alerts monitors. Alerts go to stdout unless Telegram is configured."""
-    _setup_logging(log_level)
+    try:
+        setup_logging(log_level, log_format)
+    except ConfigError as exc:
+        _fail_config(exc)
     ctx.obj = Paths(feeds=feeds, rules=rules, state=state)

@@ -8,6 +8,7 @@ that reporting. The demo's sources use `backfill: alert`, so the first poll aler
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import click
@@ -20,12 +21,24 @@ HERE = Path(__file__).parent
 
 
 def run_demo(state: Path) -> None:
-    state.mkdir(parents=True, exist_ok=True)
+    """The demo in `state` (0700, its files 0600, like any state folder): the bundled rules are
+    copied there, so the demo runs on private files as a real deployment must."""
+    old = os.umask(0o077)
+    try:
+        state.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(state, 0o700)
+        rules = state / "demo-rules"
+        rules.mkdir(exist_ok=True, mode=0o700)
+        for path in (HERE / "rules").glob("*.yaml"):
+            (rules / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+            os.chmod(rules / path.name, 0o600)
+    finally:
+        os.umask(old)
     with ReplayServer.from_folder(HERE / "feeds") as server:
         template = (HERE / "feeds.yaml").read_text(encoding="utf-8")
         feeds = state / "demo-feeds.yaml"
         feeds.write_text(template.replace("{port}", str(server.port)), encoding="utf-8")
-        app = App.build(Paths(feeds=feeds, rules=HERE / "rules", state=state))
+        app = App.build(Paths(feeds=feeds, rules=rules, state=state))
         click.echo(f"watcher demo: replaying {len(server.routes)} recorded feeds from {server.url('/')}", err=True)
 
         async def cycle() -> None:

@@ -15,7 +15,7 @@ a file and never silently keeps old rules because an edit broke them:
   writing the audit row, and re-reads the files under it: two monitors editing at once (bot
   threads, the bot and the CLI) are serialised and never edit a stale copy or lose each other's
   change.
-- Atomic replace. The file is replaced with os.replace, keeping its mode (new files are 0600: the
+- Atomic replace. The file is replaced with os.replace, always 0600 (new and edited files alike: the
   watchlist is sensitive), so a reader or a crash sees the old file or the new one, never half.
   Temporary names do not end in .yaml, so the loader never picks them up.
 - Audit. Each edit writes who/when/what (the entry before and after, as JSON) to the `audit`
@@ -157,7 +157,7 @@ class RulesWriter:
         change.new_text = self._checked_text(change)
 
         path = self.folder / change.file
-        mode = (path.stat().st_mode & 0o7777) if change.old_text is not None and path.exists() else 0o600
+        mode = 0o600  # the watchlist: whatever mode the file had, an edit leaves it owner-only
         fd, tmp_name = tempfile.mkstemp(dir=self.folder, prefix=f".{change.file}.", suffix=".tmp")
         tmp = Path(tmp_name)
         replaced = False
