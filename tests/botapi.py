@@ -48,7 +48,13 @@ Simplified (not like Telegram):
 
 Methods: getMe, sendMessage, editMessageText, editMessageReplyMarkup, deleteMessage, answerCallbackQuery,
 setMyCommands, getMyCommands, deleteMyCommands, getUpdates, deleteWebhook, setWebhook, getWebhookInfo,
-getChat, sendChatAction, close, logOut.
+getChat, getChatMember, sendChatAction, close, logOut.
+
+getChatMember of the bot itself answers `api.member_status[chat_id]` (a status: "creator",
+"administrator", "member", "restricted", "left", "kicked"; or a dict with "status" and the rights to
+override, e.g. {"status": "administrator", "can_post_messages": False}); by default the bot is an
+administrator with every right in groups and channels (so it may post, as sendMessage assumes) and a
+member of private chats. Any other user is a plain member.
 """
 
 from __future__ import annotations
@@ -163,6 +169,32 @@ def _decode_value(name: str, value: Any) -> Any:
         return value
 
 
+def _member_defaults(status: str, chat_type: str) -> dict[str, Any]:
+    """The fields Telegram's ChatMember of `status` carries (PTB needs every required one), all rights on."""
+    if status == "administrator":
+        rights = dict.fromkeys(("can_manage_chat", "can_delete_messages", "can_manage_video_chats",
+                                "can_restrict_members", "can_change_info", "can_invite_users", "can_post_stories",
+                                "can_edit_stories", "can_delete_stories"), True)
+        rights.update(can_be_edited=False, is_anonymous=False, can_promote_members=False)
+        if chat_type == "channel":
+            rights.update(can_post_messages=True, can_edit_messages=True)
+        else:
+            rights.update(can_pin_messages=True)
+        return rights
+    if status == "restricted":
+        rights = dict.fromkeys(("is_member", "can_change_info", "can_invite_users", "can_pin_messages",
+                                "can_send_messages", "can_send_polls", "can_send_other_messages",
+                                "can_add_web_page_previews", "can_manage_topics", "can_send_audios",
+                                "can_send_documents", "can_send_photos", "can_send_videos", "can_send_video_notes",
+                                "can_send_voice_notes", "can_edit_tag", "can_react_to_messages"), True)
+        return {**rights, "until_date": 0}
+    if status == "creator":
+        return {"is_anonymous": False}
+    if status == "kicked":
+        return {"until_date": 0}
+    return {}
+
+
 def parse_body(content_type: str, body: bytes, query: str = "") -> dict[str, Any]:
     """Request parameters from the query string and a urlencoded, multipart or JSON body.
 
@@ -217,7 +249,7 @@ class FakeBotApi:
 
     Test helpers: `sent`, `messages(chat_id)`, `edits`, `deleted`, `push_message`, `push_callback`,
     `callback_answers`, `commands`, `requests`, `counts`, `errors`, `fail_next`, `delay_next`,
-    `drop_next`, `dropped`, `come_up`, `strict_rate`, `chat_types`."""
+    `drop_next`, `dropped`, `come_up`, `strict_rate`, `chat_types`, `member_status`."""
 
     def __init__(self, token: str = "123:abc", *, port: int = 0, clock: Callable[[], float] = time.monotonic,
                  bot_id: int | None = None, max_poll_wait: float = 1.0, listening: bool = True):
@@ -244,6 +276,7 @@ class FakeBotApi:
         self.dropped: list[dict[str, Any]] = []  # every call applied but left unanswered: method, reset, at
         self.commands: dict[str, list[dict[str, Any]]] = {}  # scope/language key -> BotCommand list
         self.chat_types: dict[int, str] = {}
+        self.member_status: dict[int, str | dict[str, Any]] = {}  # chat id -> the bot's status (getChatMember)
         self.usernames: dict[str, int] = {}
         self.webhook_url = ""
         self.lock = threading.RLock()
@@ -266,7 +299,8 @@ class FakeBotApi:
             name.lower(): getattr(self, "_m_" + name) for name in (
                 "getMe", "sendMessage", "editMessageText", "editMessageReplyMarkup", "deleteMessage",
                 "answerCallbackQuery", "setMyCommands", "getMyCommands", "deleteMyCommands", "getUpdates",
-                "deleteWebhook", "setWebhook", "getWebhookInfo", "getChat", "sendChatAction", "close", "logOut")
+                "deleteWebhook", "setWebhook", "getWebhookInfo", "getChat", "getChatMember", "sendChatAction", "close",
+                "logOut")
         }
         self._canonical = {name.lower(): name for name in (m.__name__[3:] for m in self._methods.values())}
         api = self
@@ -828,8 +862,24 @@ class FakeBotApi:
         with self.lock:
             chat = self._chat(cid)
         chat.update(accent_color_id=0, max_reaction_count=11, accepted_gift_types={
-            "unlimited_gifts": False, "limited_gifts": False, "unique_gifts": False, "premium_subscription": False})
+            "unlimited_gifts": False, "limited_gifts": False, "unique_gifts": False, "premium_subscription": False,
+            "gifts_from_channels": False})
         return chat
+
+    def _m_getChatMember(self, params: dict[str, Any]) -> Any:
+        cid = self._resolve_chat(params.get("chat_id"))
+        try:
+            user_id = int(params.get("user_id"))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise bad_request("invalid user_id specified") from None
+        with self.lock:
+            if user_id != self.bot_user["id"]:
+                return {"status": "member", "user": self._user(user_id, None, None)}
+            kind = self._chat_type(cid)
+            wanted = self.member_status.get(cid, "member" if kind == "private" else "administrator")
+            member = dict(wanted) if isinstance(wanted, dict) else {"status": wanted}
+        user = {k: self.bot_user[k] for k in ("id", "is_bot", "first_name", "username")}
+        return {**_member_defaults(str(member["status"]), kind), **member, "user": user}
 
     def _m_sendChatAction(self, params: dict[str, Any]) -> Any:
         self._resolve_chat(params.get("chat_id"))

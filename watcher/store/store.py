@@ -20,21 +20,13 @@ from typing import Any, NamedTuple
 
 from sqlite_utils import Database
 
-from watcher.errors import ConfigError, ConfigProblem
 from watcher.models import Item, Match, story_key
+from watcher.store.connect import FROM_ENV, connect
 from watcher.store.evidence import EvidenceStore
 from watcher.store.incidents import IncidentStore
 from watcher.store.migrations import migrations
 from watcher.store.monitors import MonitorsStore
 from watcher.store.times import iso, parse_iso
-
-
-def _private_file(path: Path) -> None:
-    """Create `path` (and its folder) readable by the owner only, before SQLite opens it."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)
 
 
 @dataclass(frozen=True)
@@ -61,58 +53,15 @@ def _same_story(earlier: sqlite3.Row | tuple, item: Item) -> bool:
         item.url and url == item.url and "link_shared" not in item.flags)
 
 
-_FROM_ENV = object()  # Store's key: read WATCHER_DB_KEY
-
-
-def _connect(path: Path | str, key: str | None) -> Any:
-    """A connection to watcher.db: sqlite3, or SQLCipher (sqlcipher3) when a key is given.
-
-    The key is checked at once, so a wrong key (or a key for a database that is not encrypted,
-    or no key for one that is) is a ConfigError saying so, never a traceback mid-poll."""
-    if str(path) == ":memory:":
-        return sqlite3.connect(":memory:", isolation_level=None)
-    _private_file(Path(path))
-    if key is None:
-        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
-        try:
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise ConfigError([ConfigProblem(str(path), None, f"cannot be read ({exc}): it is encrypted (set "
-                                             "WATCHER_DB_KEY) or damaged (restore a backup: `watcher restore`)")]) from None
-        conn.row_factory = sqlite3.Row
-        return conn
-    try:
-        from sqlcipher3 import dbapi2 as sqlcipher
-    except ImportError:
-        raise ConfigError([ConfigProblem("environment", None, "WATCHER_DB_KEY is set but SQLCipher is not installed:"
-                                         " pip install 'watcher[encrypted]' (or unset the key)")]) from None
-    conn = sqlcipher.connect(str(path), timeout=30, isolation_level=None)
-    conn.execute("PRAGMA cipher_log_level = NONE")  # a wrong key is our ConfigError, not lines on stderr
-    conn.execute("PRAGMA key = " + _quoted(key))
-    try:
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlcipher.DatabaseError:
-        conn.close()
-        raise ConfigError([ConfigProblem(str(path), None, "WATCHER_DB_KEY does not open it: a wrong key, or a database"
-                                         " that is not encrypted (`watcher encrypt-db` converts one)")]) from None
-    conn.row_factory = sqlcipher.Row
-    return conn
-
-
-def _quoted(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 class Store(IncidentStore, EvidenceStore, MonitorsStore):
     """All reads and writes of watcher's state. Pass ":memory:" for a throwaway database."""
 
-    def __init__(self, path: Path | str, key: Any = _FROM_ENV):
+    def __init__(self, path: Path | str, key: Any = FROM_ENV):
         """`key`: the SQLCipher key of an encrypted database; by default WATCHER_DB_KEY (unset or
         empty: a plain SQLite file)."""
-        if key is _FROM_ENV:
+        if key is FROM_ENV:
             key = os.environ.get("WATCHER_DB_KEY") or None
-        conn = _connect(path, key)
+        conn = connect(path, key)
         if str(path) == ":memory:":
             conn.row_factory = sqlite3.Row
         self.conn = conn
