@@ -7,7 +7,9 @@
   loopback addresses 127.0.1.1, 127.0.1.2, ... 127.0.4.250 (one socket per address, same port;
   Linux routes all of 127.0.0.0/8 to lo), so every feed has its own host, as on the internet,
   and watcher's per-host limit (2) never binds. Each answer, 200 or 304, waits `latency`
-  seconds first; answers carry an ETag and Last-Modified, and If-None-Match gives a 304;
+  seconds first; answers carry an ETag and Last-Modified, and If-None-Match gives a 304.
+  With `--reload` (FeedServer(reload=True)) a file replaced while it runs is served anew
+  (feeds that grow over time: bench/soak.py rewrites them with os.replace);
 - feeds.yaml / rules folder writers, a fast builder of a large database with the real schema,
   and the BENCHMARKS.md section writer (date, machine, commit).
 
@@ -179,6 +181,26 @@ def rss_document(index: int, items: list[tuple[str, str, str]], *, when: datetim
     return "\n".join(parts).encode("utf-8")
 
 
+def rss_entries(index: int, entries: list[tuple[int, datetime, str, str, str]], when: datetime) -> bytes:
+    """An RSS 2.0 feed of (serial, published, language, title, summary) entries, newest first, whose
+    links and guids depend on the serial only: the same item keeps its link as the feed grows."""
+    site = f"https://news{index:04d}.example.org"
+    lang = entries[0][2] if entries else "en"
+    parts = ['<?xml version="1.0" encoding="UTF-8"?>', '<rss version="2.0"><channel>',
+             f"<title>Synthetic news {index}</title><link>{site}/</link><language>{lang}</language>",
+             f"<description>Feed {index} for watcher's benchmarks</description>",
+             f"<lastBuildDate>{format_datetime(when)}</lastBuildDate>"]
+    for serial, published, _, title, summary in entries:
+        parts.append(
+            f"<item><title>{escape(title)}</title>"
+            f"<link>{site}/{published:%Y/%m/%d}/article-{index}-{serial}.html</link>"
+            f'<guid isPermaLink="false">{site}/a/{index}-{serial}</guid>'
+            f"<pubDate>{format_datetime(published)}</pubDate><category>News</category>"
+            f"<description>{escape('<p>' + summary + '</p>')}</description></item>")
+    parts.append("</channel></rss>")
+    return "\n".join(parts).encode("utf-8")
+
+
 def make_feeds(folder: Path, n_feeds: int, per_feed: int, watched, *, seed: int = SEED) -> list[bytes]:
     """Write feed-0000.xml ... into `folder` (what the server serves) and return the documents."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -211,15 +233,15 @@ def write_feeds_yaml(path: Path, n_feeds: int, port: int, *, hosts: int | None =
 class FeedServer:
     """The aiohttp feed server in a child process: `with FeedServer(dir, hosts=1000) as srv: srv.port`."""
 
-    def __init__(self, folder: Path, *, hosts: int = 1, latency: float = 0.0):
-        self.folder, self.hosts, self.latency = folder, hosts, latency
+    def __init__(self, folder: Path, *, hosts: int = 1, latency: float = 0.0, reload: bool = False):
+        self.folder, self.hosts, self.latency, self.reload = folder, hosts, latency, reload
         self.proc: subprocess.Popen | None = None
         self.port = 0
 
     def __enter__(self) -> FeedServer:
         self.proc = subprocess.Popen(
             [PY, str(Path(__file__).resolve()), "serve", str(self.folder), "--hosts", str(self.hosts),
-             "--latency", str(self.latency)],
+             "--latency", str(self.latency), *(["--reload"] if self.reload else [])],
             stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline() if self.proc.stdout else ""
         if not line.startswith("port "):
@@ -243,7 +265,7 @@ class FeedServer:
                 self.proc.wait()
 
 
-def serve(folder: Path, hosts: int, latency: float) -> None:
+def serve(folder: Path, hosts: int, latency: float, reload: bool = False) -> None:
     from aiohttp import web
 
     docs: dict[str, tuple[bytes, str]] = {}
@@ -252,11 +274,27 @@ def serve(folder: Path, hosts: int, latency: float) -> None:
         docs["/" + path.name] = (body, '"' + hashlib.sha1(body).hexdigest()[:20] + '"')
     last_modified = format_datetime(NOW, usegmt=True)
     counts = {"200": 0, "304": 0, "404": 0}
+    seen: dict[str, int] = {}  # --reload: path -> mtime_ns of the file last read
+
+    def fresh(name: str) -> None:
+        """--reload: read the file again if it was replaced since (or first appeared)."""
+        path = folder / name.lstrip("/")
+        try:
+            mtime = path.stat().st_mtime_ns
+            if "/" in name.lstrip("/") or seen.get(name) == mtime:
+                return
+            body = path.read_bytes()
+        except OSError:
+            return
+        seen[name] = mtime
+        docs[name] = (body, '"' + hashlib.sha1(body).hexdigest()[:20] + '"')
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if request.path == "/_stats":
             return web.json_response(counts)
         await asyncio.sleep(latency)
+        if reload:
+            fresh(request.path)
         found = docs.get(request.path)
         if found is None:
             counts["404"] += 1
@@ -373,9 +411,10 @@ def main() -> int:
     s.add_argument("folder", type=Path)
     s.add_argument("--hosts", type=int, default=1)
     s.add_argument("--latency", type=float, default=0.0)
+    s.add_argument("--reload", action="store_true", help="serve a file again when it is replaced")
     args = parser.parse_args()
     if args.cmd == "serve":
-        serve(args.folder, args.hosts, args.latency)
+        serve(args.folder, args.hosts, args.latency, args.reload)
     return 0
 
 
