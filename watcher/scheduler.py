@@ -132,6 +132,7 @@ class Runner:
             )
         self._add_digest(scheduler)
         self._add_retention(scheduler)
+        self._add_backups(scheduler)
         bot = self._start_bot()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -180,20 +181,53 @@ class Runner:
         log.info("daily digest at %s %s to %d recipient(s)", schedule.at.strftime("%H:%M"), schedule.tz,
                  len(smtp.recipients))
 
-    def _add_retention(self, scheduler: AsyncIOScheduler) -> None:
-        """Once a day, forget old items that never matched (WATCHER_RETENTION, default 180d)."""
-        from watcher.durations import parse_duration
+    def _add_backups(self, scheduler: AsyncIOScheduler) -> None:
+        """A backup a day into WATCHER_BACKUP_DIR, keeping WATCHER_BACKUP_KEEP (14). Looked at
+        hourly: a backup is made when the newest is a day old, so restarts neither skip nor repeat it."""
+        from watcher.store.backup import BackupSettings, scheduled_backup
 
-        setting = self.env.get("WATCHER_RETENTION", "180d").strip().lower()
-        if setting in ("off", "0", "never"):
+        settings = BackupSettings.from_env(self.env)
+        if settings is None:
             return
-        keep = parse_duration(setting)
+        app = self.app
+
+        async def backup() -> None:
+            try:
+                made = await asyncio.to_thread(scheduled_backup, settings, app.paths.db, app.paths.rules, app.clock())
+            except Exception as exc:  # BackupError, OSError: said every hour until fixed
+                log.error("daily backup into %s failed: %s", settings.folder, exc)
+                return
+            if made is not None:
+                log.info("backup written: %s", made)
+
+        scheduler.add_job(self._tracked(backup), IntervalTrigger(hours=1), id="backup", max_instances=1,
+                          coalesce=True, next_run_time=app.clock() + timedelta(minutes=5))
+        log.info("daily backups into %s, keeping %d", settings.folder, settings.keep)
+
+    def _add_retention(self, scheduler: AsyncIOScheduler) -> None:
+        """Once a day, forget old items that never matched (WATCHER_RETENTION, default 180d),
+        drop the page content of old evidence (WATCHER_EVIDENCE_RETENTION, default 365d; hashes
+        and addresses stay), then give the freed pages back so watcher.db shrinks."""
+        from watcher.store.maintenance import Retention
+
+        retention = Retention.from_env(self.env)
+        if retention.items is None and retention.evidence is None:
+            return
         app = self.app
 
         async def prune() -> None:
-            removed = app.store.prune(app.clock() - keep)
+            now = app.clock()
+            removed = app.store.prune(now - retention.items) if retention.items is not None else 0
             if removed:
                 log.info("retention: forgot %d old unmatched item(s)", removed)
+            if retention.evidence is not None:
+                with app.store.transaction():
+                    dropped = app.store.prune_evidence(now - retention.evidence)
+                if dropped:
+                    log.info("retention: dropped the page content of %d old evidence row(s)", dropped)
+            freed = app.store.vacuum()
+            if freed:
+                log.info("retention: watcher.db shrank by %d bytes", freed)
 
         scheduler.add_job(self._tracked(prune), IntervalTrigger(hours=24), id="retention", max_instances=1,
                           coalesce=True, next_run_time=app.clock() + timedelta(minutes=10))

@@ -81,24 +81,44 @@ async def _one_cycle(app: App, chosen: list[Any]) -> None:
 
 @cli.command()
 @click.option("--older-than", "older", default=None, metavar="DURATION",
-              help="Forget unmatched items last seen longer ago than this (default WATCHER_RETENTION or 180d).")
+              help="Forget unmatched items last seen longer ago than this (default WATCHER_RETENTION or 180d; off keeps).")
+@click.option("--evidence-older-than", "evidence_older", default=None, metavar="DURATION",
+              help="Drop the page content (keeping hashes and addresses) of evidence fetched longer ago than this,"
+              " of incidents with no report since (default WATCHER_EVIDENCE_RETENTION or 365d; off keeps).")
 @click.pass_context
-def prune(ctx: click.Context, older: str | None) -> None:
-    """Forget old items that never matched and never alerted (matched items and alerts are kept)."""
+def prune(ctx: click.Context, older: str | None, evidence_older: str | None) -> None:
+    """Forget old items that never matched and old evidence pages, then shrink watcher.db.
+
+    Matched items and alerts are kept; evidence keeps its SHA-256, addresses and times."""
     import os
 
-    from watcher.durations import parse_duration
+    from watcher.cli.backup import human_size
+    from watcher.store.maintenance import EVIDENCE_RETENTION_DEFAULT, RETENTION_DEFAULT, retention_period
 
     try:
-        keep = parse_duration(older or os.environ.get("WATCHER_RETENTION", "180d"))
+        keep = retention_period(older or os.environ.get("WATCHER_RETENTION"), RETENTION_DEFAULT)
+        keep_evidence = retention_period(evidence_older or os.environ.get("WATCHER_EVIDENCE_RETENTION"),
+                                         EVIDENCE_RETENTION_DEFAULT)
     except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise click.UsageError(f"{exc} (or off)") from None
     paths = _paths(ctx)
     if not paths.db.exists():
         click.echo("nothing to prune (no database)")
         return
-    removed = Store(paths.db).prune(datetime.now(timezone.utc) - keep)
-    click.echo(f"forgot {removed} unmatched item(s) last seen more than {older or 'the retention period'} ago")
+    now = datetime.now(timezone.utc)
+    store = Store(paths.db)
+    try:
+        if keep is not None:
+            removed = store.prune(now - keep)
+            click.echo(f"forgot {removed} unmatched item(s) last seen more than {older or 'the retention period'} ago")
+        if keep_evidence is not None:
+            with store.transaction():
+                dropped = store.prune_evidence(now - keep_evidence)
+            click.echo(f"dropped the page content of {dropped} evidence row(s) fetched more than "
+                       f"{evidence_older or 'the evidence retention period'} ago (hashes and addresses kept)")
+        click.echo(f"freed {human_size(store.vacuum())}; watcher.db holds {human_size(store.database_bytes())}")
+    finally:
+        store.close()
 
 
 @cli.command()

@@ -369,3 +369,16 @@ _M008 = """
             CREATE INDEX alerts_due ON alerts (destination, status, next_attempt_at);
             CREATE INDEX alerts_incident ON alerts (incident_id, destination)
 """
+
+
+@migrations(transactional=False)
+def m009_incremental_vacuum(db: Database) -> None:
+    """Pages freed by pruning go back to the file system: with auto_vacuum INCREMENTAL,
+    `PRAGMA incremental_vacuum` (Store.vacuum, after each prune) shrinks the file; without it
+    watcher.db never gets smaller. An existing database takes the setting only through a
+    VACUUM, which cannot run inside a transaction; a rerun after a crash finds it done."""
+    conn = db.conn
+    if conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:  # 2: incremental
+        return
+    conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+    conn.execute("VACUUM")

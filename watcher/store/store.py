@@ -24,6 +24,7 @@ from watcher.models import Item, Match, story_key
 from watcher.store.connect import FROM_ENV, connect
 from watcher.store.evidence import EvidenceStore
 from watcher.store.incidents import IncidentStore
+from watcher.store.maintenance import MaintenanceStore
 from watcher.store.migrations import migrations
 from watcher.store.monitors import MonitorsStore
 from watcher.store.times import iso, parse_iso
@@ -53,7 +54,7 @@ def _same_story(earlier: sqlite3.Row | tuple, item: Item) -> bool:
         item.url and url == item.url and "link_shared" not in item.flags)
 
 
-class Store(IncidentStore, EvidenceStore, MonitorsStore):
+class Store(IncidentStore, EvidenceStore, MonitorsStore, MaintenanceStore):
     """All reads and writes of watcher's state. Pass ":memory:" for a throwaway database."""
 
     def __init__(self, path: Path | str, key: Any = FROM_ENV):
