@@ -421,3 +421,40 @@ def test_a_message_that_goes_through_brings_the_waiting_alerts_forward(tmp_path)
         api.stop()
     assert down.deferred == 3 and probe.sent == 1 and rest.sent == 3  # type: ignore[attr-defined]
     assert store.alert_counts() == {"sent": 4}
+
+
+def test_new_alerts_failing_as_probes_make_the_wait_grow_not_repeat(tmp_path, caplog) -> None:
+    """While the destination stays down, each new alert tried as a probe is one more failed try
+    of the destination: the waiting alerts count it, and the wait doubles (30 s, 1 min, 2 min)
+    instead of "attempt 1 ... next try in 30s" being pushed back by every probe."""
+    _capture_info(caplog)
+    store, clock = Store(tmp_path / "w.db"), Clock()
+    _queue_alerts(store, 3)
+    api = FakeBotApi(token=TOKEN, listening=False).start()
+    try:
+        api.strict_rate = False
+        notifier = _notifier(api, clock)
+
+        async def run() -> list[str]:
+            lines = []
+            try:
+                for n in range(3):
+                    if n:
+                        clock.advance(5)
+                        _queue_alerts(store, 1, clock.now, first=2 + n)  # due at once: a probe
+                    caplog.clear()
+                    await deliver_pending(store, {"telegram": notifier}, clock)
+                    lines += [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+                return lines
+            finally:
+                await notifier.aclose()
+
+        lines = asyncio.run(run())
+    finally:
+        api.stop()
+    assert [line.split(": ")[0] for line in lines] == [
+        f"delivery to telegram failed (attempt {n})" for n in (1, 2, 3)]
+    assert [line.rpartition("next try in ")[2] for line in lines] == ["30s", "1m", "2m"]
+    rows = _alerts(store)
+    assert len(rows) == 5 and {r["attempts"] for r in rows[:3]} == {3}
+    assert {datetime.fromisoformat(r["next_attempt_at"]) for r in rows} == {clock.now + timedelta(minutes=2)}

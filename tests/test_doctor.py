@@ -481,3 +481,25 @@ def test_a_terminal_without_unicode_gets_words(site: Workspace) -> None:
 
     rendered = render(run_checks(deployment(site), quick=True), ASCII)
     assert rendered[0].startswith("OK feeds:") and all(text.isascii() for text in rendered)
+
+
+def test_the_backup_check_says_how_old_the_newest_backup_is(site: Workspace, tmp_path: Path) -> None:
+    from watcher.store.backup import backup
+
+    now = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    folder = tmp_path / "backups"
+    env = {"WATCHER_BACKUP_DIR": str(folder)}
+
+    def check(env: dict[str, str], at: datetime = now) -> Any:
+        return next(c for c in run_checks(deployment(site, env, now=lambda: at), quick=True) if c.name == "backups")
+
+    unset = check({})
+    assert unset.status == "warn" and "WATCHER_BACKUP_DIR" in unset.message
+    assert check(env).status == "warn" and "no backup" in check(env).message
+    assert check({**env, "WATCHER_BACKUP_KEEP": "none"}).status == "fail"
+    Store(site.state / "watcher.db").close()
+    backup(site.state / "watcher.db", site.rules, folder, now - timedelta(hours=3))
+    fresh = check(env)
+    assert fresh.status == "ok" and "3 hour(s) old" in fresh.message and "keeping 14" in fresh.message
+    stale = check(env, now + timedelta(days=3))
+    assert stale.status == "warn" and "3 day(s) old" in stale.message and "has not run" in stale.message

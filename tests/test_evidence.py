@@ -435,3 +435,20 @@ def test_logs_name_no_one_above_debug(tmp_path: Path, caplog: pytest.LogCaptureF
     assert "Karimov" in store.evidence_of(1)[0]["last_error"]  # the row keeps everything ...
     loud = [r.getMessage() for r in caplog.records if r.levelno > logging.DEBUG]
     assert loud and not any("karimov" in m.lower() for m in loud)  # ... the log above DEBUG does not
+
+
+def test_a_pruned_page_still_shows_what_was_fetched(tmp_path: Path) -> None:
+    """After the evidence retention drops a page's bytes, the bundle still names its address,
+    time, size and SHA-256, and says why there is no file."""
+    clock = Clock()
+    with ReplayServer({"/a": Route(body=b"<p>Bakhodir Karimov was detained</p>", content_type="text/html")}) as server:
+        store = _store_with_page(tmp_path, server.url("/a"), incident=True)
+        assert _collect(store, clock).done == 1
+    (kept,) = [r for r in store.evidence_of(1) if r["kind"] != "archive"]
+    with store.transaction():
+        store.conn.execute("UPDATE evidence SET content = NULL, text = NULL")
+    manifest = _verify(write_bundle(store, "item:1", tmp_path / "bundle", now=NOW).parent)
+    (report,) = manifest["reports"]
+    assert report["files"] == [] and "pruned" in report["pruned"]
+    assert report["sha256"] == kept["sha256"] and report["size"] == kept["size"]
+    assert report["final_url"] == kept["final_url"] and report["fetched_at"] == kept["fetched_at"]

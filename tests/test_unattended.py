@@ -148,3 +148,20 @@ def test_watcher_run_says_it_stopped(ws) -> None:
             proc.kill()
     assert proc.returncode == 0, err
     assert err.rstrip().splitlines()[-1].endswith("watcher stopped")
+
+
+def test_a_skipped_run_of_a_busy_job_is_not_a_warning(caplog) -> None:
+    """APScheduler's "skipped: maximum number of running instances" (the delivery job during an
+    outage) loses nothing with max_instances=1 and coalesce=True; it is demoted to DEBUG, while
+    its other warnings still reach the log."""
+    from watcher.scheduler import quiet_skipped_runs
+
+    quiet_skipped_runs()
+    quiet_skipped_runs()  # idempotent: one filter
+    logger = logging.getLogger("apscheduler.scheduler")
+    assert len(logger.filters) == 1
+    caplog.set_level(logging.INFO)
+    logger.warning('Execution of job "%s" skipped: maximum number of running instances reached (%d)', "deliver", 1)
+    logger.warning('Run time of job "%s" was missed by %s', "poll:news", "0:00:31")
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert "missed" in caplog.records[0].getMessage()

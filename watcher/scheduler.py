@@ -35,6 +35,26 @@ HEALTH_EVERY = timedelta(seconds=60)
 GRACE_SECONDS = 20.0
 
 
+class SkippedRunFilter(logging.Filter):
+    """APScheduler warns each time a job's run is skipped because its last run is still going
+    (the delivery job during an outage, a slow feed). With `max_instances=1` and `coalesce=True`
+    that is by design and loses nothing: the running instance or the next run does the work.
+    Those lines are demoted to DEBUG, so an outage does not fill the log with them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and "skipped: maximum number of running instances" in record.msg:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+def quiet_skipped_runs() -> None:
+    """Install SkippedRunFilter on APScheduler's logger, once."""
+    logger = logging.getLogger("apscheduler.scheduler")
+    if not any(isinstance(f, SkippedRunFilter) for f in logger.filters):
+        logger.addFilter(SkippedRunFilter())
+
+
 class Runner:
     """Owns the scheduler and the set of jobs in flight, so shutdown can wait for them."""
 
@@ -90,6 +110,7 @@ class Runner:
         recovered = await app.recover()
         if recovered:
             log.warning("%d alert(s) were interrupted mid-send by the last stop", recovered)
+        quiet_skipped_runs()
         scheduler = AsyncIOScheduler(timezone="UTC")
         self._scheduler = scheduler
         now = app.clock()

@@ -21,7 +21,7 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -260,6 +260,34 @@ def check_database(d: Deployment) -> Check:
     return Check("database", "ok", f"{db} passes quick_check; schema up to date ({len(known)} migrations)")
 
 
+def check_backups(d: Deployment) -> Check:
+    """The daily backup job (WATCHER_BACKUP_DIR): its settings, and how old the newest backup is."""
+    from watcher.store.backup import BackupSettings, newest_backup
+
+    try:
+        settings = BackupSettings.from_env(d.env)
+    except ConfigError as exc:
+        return Check("backups", "fail", str(exc), "fix WATCHER_BACKUP_DIR / WATCHER_BACKUP_KEEP", _problems(exc))
+    if settings is None:
+        return Check("backups", "warn", "no daily backup (WATCHER_BACKUP_DIR is not set)",
+                     "set WATCHER_BACKUP_DIR to a folder on another disk, or run `watcher backup DIR` from cron")
+    try:
+        newest = newest_backup(settings.folder)
+    except OSError as exc:
+        return Check("backups", "fail", f"cannot read {settings.folder}: {exc.strerror or exc}",
+                     f"make {settings.folder} readable and writable by watcher's user")
+    if newest is None:
+        return Check("backups", "warn", f"no backup in {settings.folder} yet (the daily job makes one "
+                     "within an hour of the start)", f"`watcher backup {settings.folder}` makes one now")
+    age = d.now().astimezone(UTC) - newest
+    when = f"newest backup in {settings.folder} is {age.days} day(s) old" if age.days else \
+        f"newest backup in {settings.folder} is {int(age.total_seconds() // 3600)} hour(s) old"
+    if age > settings.every + timedelta(days=1):
+        return Check("backups", "warn", f"{when}: the daily job has not run (is watcher running?)",
+                     "look for 'backup' in watcher's log (journalctl -u watcher), or run `watcher backup DIR`")
+    return Check("backups", "ok", f"{when}, keeping {settings.keep}")
+
+
 def local_checks(d: Deployment) -> list[Check]:
     return [check_feeds(d), check_rules(d), check_rules_private(d), check_state_folder(d),
-            check_state_private(d), check_disk(d), check_database(d)]
+            check_state_private(d), check_disk(d), check_database(d), check_backups(d)]

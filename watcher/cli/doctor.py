@@ -15,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import smtplib
-import ssl
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -29,7 +27,7 @@ import click
 from watcher.cli.checks import Check, Deployment, local_checks
 from watcher.cli.root import _paths, cli
 from watcher.delivery.notifiers import api_base
-from watcher.delivery.notifiers.email import EmailNotifier, SmtpSettings, _close
+from watcher.delivery.notifiers.email import EmailNotifier, SmtpSettings
 from watcher.errors import ConfigError, DeliveryError
 
 CLOCK_LIMIT = 300.0  # seconds: beyond this, "every 15m", digest windows and mutes' ends drift visibly
@@ -199,44 +197,14 @@ def check_smtp(d: Deployment) -> Check:
 
 
 def smtp_login(s: SmtpSettings) -> str | None:
-    """Connect, EHLO, STARTTLS or SSL as configured, AUTH if a user is set: None when all of it
-    worked, else the error as the digest's sender words it (password scrubbed).
-
-    Step by step what `EmailNotifier._transmit` does before MAIL FROM: keep the two in step."""
+    """None when the SMTP session up to the login worked (nothing is sent), else the error as
+    the digest's sender words it (password scrubbed): the same code path as a digest."""
     notifier = EmailNotifier(s, s.recipients[0] if s.recipients else "doctor@localhost")
-    stage = "connect"
-    smtp: smtplib.SMTP | None = None
-    ok = False
     try:
-        context = None
-        if s.security != "none":
-            stage = "cafile"
-            context = ssl.create_default_context(cafile=s.cafile)
-            stage = "connect"
-        if s.security == "ssl":
-            smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
-        else:
-            smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
-        smtp.ehlo()
-        if s.security == "starttls":
-            stage = "starttls"
-            if not smtp.has_extn("starttls"):
-                return (f"SMTP server {s.host}:{s.port} does not offer STARTTLS: watcher refuses to send in clear "
-                        "(WATCHER_SMTP_SECURITY=ssl for implicit TLS; none only for a local relay)")
-            smtp.starttls(context=context)
-            smtp.ehlo()
-        if s.user:
-            stage = "login"
-            smtp.login(s.user, s.password)
-        ok = True
-        return None
+        notifier.check_login()
     except DeliveryError as exc:
-        return notifier._scrub(str(exc))
-    except (smtplib.SMTPException, OSError, ValueError) as exc:
-        return str(notifier._error(exc, stage))
-    finally:
-        if smtp is not None:
-            _close(smtp, polite=ok)
+        return str(exc)
+    return None
 
 
 # -- the command --------------------------------------------------------------------------------

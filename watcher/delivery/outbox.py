@@ -14,13 +14,16 @@ row could not deliver it and the admin chat's stuck-delivery warning (health.py)
 doubles with the destination's longest streak (30 s, 1 min, 2 min ... at most 1 h; a 429's
 retry_after when the service names one), and every pending alert of the destination waits
 until then. An alert queued meanwhile is tried when it is due, like a probe: if it fails it
-joins the wait, and if it goes through the waiting ones are brought forward to the next wave.
+joins the wait and the failed probe counts for the waiting ones too (so the wait keeps doubling
+while the destination stays down), and if it goes through the waiting ones are brought forward
+to the next wave.
 A failed wave is one log line per destination, never one per alert, and no log line above
 DEBUG carries an alert's text (it names watched people).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -317,9 +320,15 @@ def _wait_together(
     exc = trouble.error
     uncounted = untried if trouble.claimed else batch + untried  # claiming counted the others
     waiting = untried if trouble.assumed_sent else batch + untried
+    wave = json.dumps([row["id"] for row in batch + untried])
     with store.transaction():
         store.conn.executemany("UPDATE alerts SET attempts = attempts + 1 WHERE id = ?",
                                [(row["id"],) for row in uncounted])
+        # the alerts already waiting out the destination's failure count this failed wave too
+        # (a new alert tried as a probe is a try of the destination), so the wait keeps doubling
+        # while it stays down instead of being pushed back by every probe at the same length
+        store.conn.execute("UPDATE alerts SET attempts = attempts + 1 WHERE destination = ? AND status = 'pending'"
+                           " AND id NOT IN (SELECT value FROM json_each(?))", (name, wave))
         row = store.conn.execute("SELECT max(attempts) FROM alerts WHERE destination = ? AND status = 'pending'",
                                  (name,)).fetchone()
         streak = max([int(row[0] or 0), *(int(r["attempts"]) + 1 for r in batch + untried)])

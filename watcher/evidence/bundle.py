@@ -109,11 +109,16 @@ def _report(store: Store, report: dict[str, Any], out: Path, files: list[tuple[s
                                 "last_error": row["last_error"]}
             continue
         entry.update(status=row["status"], attempts=row["attempts"], last_error=row["last_error"])
-        if row["status"] != "done" or row["content"] is None:
+        if row["status"] != "done":
             continue
         content_type = str(row["headers"].get("content-type", ""))
         entry.update(final_url=row["final_url"], fetched_at=row["fetched_at"], http_status=row["http_status"],
                      content_type=content_type, headers=row["headers"], size=row["size"], sha256=row["sha256"])
+        if row["content"] is None:
+            # the page's bytes went with the evidence retention (WATCHER_EVIDENCE_RETENTION);
+            # what was recorded when it was fetched (address, time, size, hash) stays citable
+            entry["pruned"] = "page and text pruned by the evidence retention; its SHA-256 and size are as fetched"
+            continue
         page = f"item-{item_id}.page.{_extension(content_type)}"
         digest = _write(out / page, row["content"])
         files.append((page, digest))

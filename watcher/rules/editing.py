@@ -32,6 +32,7 @@ from watcher.rules.model import _LANG
 from watcher.rules.writer import Edit, RulesWriter, _Change
 from watcher.rules.yamledit import (
     append_lines,
+    append_to,
     detect_indent,
     flow,
     is_block_seq,
@@ -174,13 +175,8 @@ class RulesEditor(RulesWriter):
                 raise EditRefused(f"the entry of {name} in {file} is not a mapping; fix the file by hand first")
             words = person.get("not")
             indent = detect_indent(text)
-            line_text = None
-            if isinstance(words, CommentedSeq) and is_block_seq(words):
-                line_text = append_lines(text, words, namesake, indent)
-                words.append(namesake)
-            elif isinstance(words, CommentedSeq):
-                words.append(namesake)
-            else:
+            appended, line_text = append_to(text, words, namesake, indent)
+            if not appended:
                 person["not"] = flow([namesake])
             return self._commit(who, texts, _Change(
                 file, text, line_text, tree, indent, Counter(), "not",
@@ -207,15 +203,10 @@ class RulesEditor(RulesWriter):
             if word.casefold() in {_clean(w).casefold() for w in before}:
                 raise EditRefused(f"{word!r} is already a {lang} keyword of {type_id}")
             indent = detect_indent(text)
-            line_text = None
-            if isinstance(words, CommentedSeq) and is_block_seq(words):
-                line_text = append_lines(text, words, word, indent)
-                words.append(word)
-            elif isinstance(words, CommentedSeq):
-                words.append(word)
-            elif isinstance(keywords, CommentedMap):
+            appended, line_text = append_to(text, words, word, indent)
+            if not appended and isinstance(keywords, CommentedMap):
                 keywords[lang] = flow([word])
-            else:
+            elif not appended:
                 body["keywords"] = CommentedMap([(lang, flow([word]))])
             return self._commit(who, texts, _Change(
                 file, text, line_text, tree, indent, Counter(), "keyword",

@@ -211,6 +211,16 @@ def append_lines(text: str, seq: CommentedSeq, item: Any, indent: Indent) -> str
     return "".join(lines[:last + 1] + rendered + lines[last + 1:])
 
 
+def append_to(text: str, seq: Any, item: Any, indent: Indent) -> tuple[bool, str | None]:
+    """Append `item` to `seq` when it is a list: (True, the text edited as lines, or None when
+    only the tree can be dumped). (False, None) when `seq` is not a list, for the caller to create it."""
+    if not isinstance(seq, CommentedSeq):
+        return False, None
+    line_text = append_lines(text, seq, item, indent) if is_block_seq(seq) else None
+    seq.append(item)
+    return True, line_text
+
+
 def delete_lines(text: str, seq: CommentedSeq, index: int, parent: Any, key: Any) -> str | None:
     """Remove item `index` of a block list as lines, keeping every comment around it. None when
     the list is not one this can edit as lines."""

@@ -209,11 +209,19 @@ class BackupSettings:
 def backup_due(folder: Path, now: datetime, every: timedelta) -> bool:
     """Is the newest backup in `folder` at least `every` old (or is there none)? Looked at by the
     job every hour, so restarts neither skip the day's backup nor make one per start."""
+    newest = newest_backup(folder)
+    if newest is None:
+        return True
+    return now.astimezone(timezone.utc) - newest >= every - timedelta(minutes=5)
+
+
+def newest_backup(folder: Path) -> datetime | None:
+    """When the newest backup in `folder` was made (UTC, from its name), or None if none is."""
     found = backups_in(folder)
     if not found:
-        return True
-    newest = datetime.strptime(NAME.match(found[-1].name).group(1), "%Y%m%d-%H%M%S")  # type: ignore[union-attr]
-    return now.astimezone(timezone.utc) - newest.replace(tzinfo=timezone.utc) >= every - timedelta(minutes=5)
+        return None
+    made = datetime.strptime(NAME.match(found[-1].name).group(1), "%Y%m%d-%H%M%S")  # type: ignore[union-attr]
+    return made.replace(tzinfo=timezone.utc)
 
 
 def scheduled_backup(settings: BackupSettings, db_path: Path, rules_dir: Path, now: datetime, *,

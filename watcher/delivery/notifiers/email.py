@@ -178,10 +178,19 @@ class EmailNotifier:
     # -- the SMTP session, in a worker thread ------------------------------------------------
 
     def _transmit(self, email: EmailMessage) -> None:
+        self._session(email)
+
+    def check_login(self) -> None:
+        """Connect, EHLO, STARTTLS or SSL as configured and AUTH if a user is set, then QUIT
+        without sending: `watcher doctor`'s SMTP check. Raises DeliveryError as `send` would."""
+        self._session(None)
+
+    def _session(self, email: EmailMessage | None) -> None:
+        """One SMTP session; sends `email` when given, else stops after the login."""
         s = self.settings
         stage = "connect"
         smtp: smtplib.SMTP | None = None
-        sent = False
+        done = False
         try:
             context = None
             if s.security != "none":
@@ -192,9 +201,9 @@ class EmailNotifier:
                 smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
             else:
                 smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            smtp.ehlo()
             if s.security == "starttls":
                 stage = "starttls"
-                smtp.ehlo()
                 if not smtp.has_extn("starttls"):
                     raise DeliveryError(
                         f"SMTP server {s.host}:{s.port} does not offer STARTTLS: refusing to send in clear "
@@ -205,16 +214,17 @@ class EmailNotifier:
             if s.user:
                 stage = "login"
                 smtp.login(s.user, s.password)
-            stage = "send"
-            smtp.send_message(email, from_addr=s.sender_address, to_addrs=[self.recipient])
-            sent = True
+            if email is not None:
+                stage = "send"
+                smtp.send_message(email, from_addr=s.sender_address, to_addrs=[self.recipient])
+            done = True
         except DeliveryError as exc:
             raise DeliveryError(self._scrub(str(exc)), permanent=exc.permanent) from None
         except (smtplib.SMTPException, OSError, ValueError) as exc:
             raise self._error(exc, stage) from None
         finally:
             if smtp is not None:
-                _close(smtp, polite=sent)
+                _close(smtp, polite=done)
 
     def _error(self, exc: BaseException, stage: str) -> DeliveryError:
         s = self.settings
