@@ -67,6 +67,7 @@ from watcher.config import Paths
 from watcher.http import Fetcher
 from watcher.models import Response
 from watcher.delivery.notifiers.console import ConsoleNotifier
+from watcher.sources import _feedparse
 from watcher.sources.rss import parse_feed
 
 SECTION = "## Poll cycle (bench/poll_cycle.py)"
@@ -82,6 +83,26 @@ def parse_floor(docs: list[bytes]) -> float:
                                                             "content-location": "http://127.0.1.1/"},
                          resolve_relative_uris=True, sanitize_html=False)
     return time.perf_counter() - start
+
+
+def fast_floor(docs: list[bytes]) -> tuple[float, float | None]:
+    """The parse alone with watcher's fast path (lxml, `watcher/sources/_feedparse.py`), and with
+    fastfeedparser (issue #16's candidate, not used by watcher: its entries cannot be made equal
+    to feedparser's) when it is installed; None when it is not."""
+    gc.collect()
+    start = time.perf_counter()
+    for doc in docs:
+        _feedparse.fast(doc, "application/rss+xml; charset=utf-8", "http://127.0.1.1/")
+    ours = time.perf_counter() - start
+    try:
+        import fastfeedparser
+    except ImportError:
+        return ours, None
+    gc.collect()
+    start = time.perf_counter()
+    for doc in docs:
+        fastfeedparser.parse(doc)  # bytes: a str starting with http would be fetched
+    return ours, time.perf_counter() - start
 
 
 def watcher_parse(docs: list[bytes]) -> tuple[float, int]:
@@ -154,6 +175,7 @@ def profile_summary(profiler: cProfile.Profile, wall: float) -> tuple[list[list[
         return sum(v for (f, n), v in cum.items() if n == name and f.endswith(suffix))
 
     feed = total("feedparser/api.py", "parse")
+    fast = total("watcher/sources/_feedparse.py", "fast")
     parse_all = total("watcher/sources/rss.py", "parse_feed")
     match = total("watcher/matching/__init__.py", "match")
     add = total("watcher/store/store.py", "add_items")
@@ -163,8 +185,9 @@ def profile_summary(profiler: cProfile.Profile, wall: float) -> tuple[list[list[
                if "select.epoll" in name or "select.select" in name)
     total_cpu = stats.total_tt - idle  # type: ignore[attr-defined]
     rows = [
-        ["parse: `feedparser.parse`", feed],
-        ["parse: rest of watcher's `parse_feed` (html_to_text, canonical_url, hashes)", parse_all - feed],
+        ["parse: `feedparser.parse` (documents the fast path does not take)", feed],
+        ["parse: watcher's fast path (`_feedparse.fast`, lxml)", fast],
+        ["parse: rest of watcher's `parse_feed` (html_to_text, canonical_url, hashes)", parse_all - feed - fast],
         ["match: `watcher.matching.match`", match],
         ["store: `Store.add_items` (SQLite lookups + inserts)", add],
         ["store: rest of `_record_items` (matches, source row, COMMIT)", record - add - match],
@@ -213,6 +236,9 @@ def main() -> int:
 
     floor = parse_floor(docs)
     print(f"floor: feedparser.parse of {n:,} documents: {floor:.2f}s", flush=True)
+    fast, ffp = fast_floor(docs)
+    print(f"fast path floor: {fast:.2f}s; fastfeedparser floor: "
+          + (f"{ffp:.2f}s" if ffp is not None else "not installed"), flush=True)
     wparse, n_items = watcher_parse(docs)
     print(f"watcher parse_feed of {n:,} documents: {wparse:.2f}s ({n_items:,} items)", flush=True)
 
@@ -257,7 +283,11 @@ def main() -> int:
     net_floor = math.ceil(n / conc) * args.latency
     rows = [
         ["floor: `feedparser.parse` of the same documents, sequential, in-process", f"{floor:.2f}", "", "", ""],
-        ["watcher's `parse_feed` of the same documents (feedparser + text cleaning)", f"{wparse:.2f}", "", "", ""],
+        ["floor: watcher's fast path (`_feedparse.fast`: lxml, feedparser's helpers), same documents", f"{fast:.2f}",
+         "", "", ""],
+        *([["floor: `fastfeedparser.parse` of the same documents (not used by watcher)", f"{ffp:.2f}", "", "", ""]]
+          if ffp is not None else []),
+        ["watcher's `parse_feed` of the same documents (fast path + text cleaning)", f"{wparse:.2f}", "", "", ""],
         ["**fresh cycle** (`App.poll`, empty database)", f"{fresh.wall:.2f}", f"{fresh.cpu:.2f}",
          f"{fresh.ok:,} ok, {fresh.new:,} new items", f"{len(fresh.errors)}"],
         ["**all-304 cycle** (same App, second poll)", f"{again.wall:.2f}", f"{again.cpu:.2f}",

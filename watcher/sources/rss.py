@@ -1,8 +1,9 @@
 """RSS and Atom feeds (type: rss): news sites, NGO feeds, anything feedparser reads.
 
 Settings: `url` (required) plus the keys every source has. The body is downloaded by watcher's
-own client (conditional GET, size cap) and feedparser is handed the bytes and headers, never a
-URL, so it cannot fetch anything itself.
+own client (conditional GET, size cap) and the parsers are handed the bytes and headers, never a
+URL, so they cannot fetch anything themselves. Plain RSS is read by a fast lxml path, anything
+else by feedparser, with the same items either way (watcher/sources/_feedparse.py says which).
 
 Quirks handled here, because feeds in this field have all of them:
 - HTML served with status 200 instead of a feed (anti-bot challenges, block pages): blocked;
@@ -17,9 +18,8 @@ from __future__ import annotations
 
 import calendar
 import codecs
-import io
 import re
-import warnings
+import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
@@ -30,6 +30,7 @@ from pydantic import HttpUrl
 from watcher.errors import EmptyFeed, ParseFailed, SourceBlocked
 from watcher.http import Fetcher
 from watcher.models import Item, Response, story_key
+from watcher.sources import _feedparse
 from watcher.sources.base import FetchContext, Source, SourceSettings
 from watcher.text import canonical_url, content_hash, html_to_text, looks_like_mojibake
 
@@ -141,26 +142,39 @@ def normalise_encoding(content: bytes, content_type: str) -> tuple[bytes, str]:
 def parse_feed(
     response: Response, source_id: str, language: str | None = None, keep_params: tuple[str, ...] = ()
 ) -> list[Item]:
-    """Parse an RSS/Atom document into items. Pure: depends on its arguments only."""
+    """Parse an RSS/Atom document into items. Pure: depends on its arguments only.
+
+    Plain RSS takes the fast path (lxml, watcher/sources/_feedparse.py); whatever it does not
+    model, and a document it finds no entries in, goes to feedparser. Both give the same items."""
+    return _parse_with("auto", response, source_id, language, keep_params)
+
+
+def _parse_with(
+    parser: Literal["auto", "fast", "feedparser"], response: Response, source_id: str, language: str | None = None,
+    keep_params: tuple[str, ...] = (),
+) -> list[Item]:
+    """`parse_feed` with the parser chosen: "fast" raises `Unsupported` where "auto" falls back
+    (tests/test_parse_equivalence.py compares the two on every feed it has)."""
     guard_document(response)
     content, content_type = normalise_encoding(response.content, response.header("content-type") or "application/xml")
-    parsed = feedparser.parse(
-        io.BytesIO(content),
-        response_headers={
-            "content-type": content_type,
-            "content-location": response.url,
-        },
-        resolve_relative_uris=True,
-        sanitize_html=False,
-    )
-    entries = parsed.get("entries") or []
-    if not entries:
-        problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
+    parsed = None
+    if parser != "feedparser":
+        try:
+            parsed = _feedparse.fast(content, content_type, response.url)
+        except _feedparse.Unsupported:
+            if parser == "fast":
+                raise
+        if parsed is not None and not parsed.entries and parser == "auto":
+            parsed = None  # nothing found: let the tolerant parser look (and say why)
+    if parsed is None:
+        parsed = _feedparse.with_feedparser(content, content_type, response.url)
+    if not parsed.entries:
+        problem = parsed.problem
         if problem is not None and not isinstance(problem, _BENIGN):
             raise ParseFailed(f"not a readable feed: {problem}")
         raise EmptyFeed("a feed with no items")
-    feed_language = (parsed.feed.get("language") or "")[:2].lower() or None
-    built = [_item(entry, response, source_id, language or feed_language, keep_params) for entry in entries]
+    feed_language = parsed.language[:2].lower() or None
+    built = [_item(entry, response, source_id, language or feed_language, keep_params) for entry in parsed.entries]
     items = distinct_stories([item for item in built if item is not None])
     if not items:
         raise EmptyFeed("a feed whose items have neither title, text nor link")
@@ -201,20 +215,8 @@ def distinct_stories(items: list[Item]) -> list[Item]:
     return out
 
 
-def _entry_summary(entry: Any) -> str:
-    if entry.get("summary"):
-        return str(entry["summary"])
-    for block in entry.get("content") or []:
-        if block.get("value"):
-            return str(block["value"])
-    return ""
-
-
-def _published(entry: Any, fetched_at: datetime) -> datetime:
-    for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        with warnings.catch_warnings():  # feedparser warns about its updated->published fallback
-            warnings.simplefilter("ignore", DeprecationWarning)
-            stamp = entry.get(key)
+def _published(dates: tuple[time.struct_time | None, ...], fetched_at: datetime) -> datetime:
+    for stamp in dates:
         if stamp:
             try:
                 when = datetime.fromtimestamp(calendar.timegm(stamp), tz=timezone.utc)
@@ -225,15 +227,15 @@ def _published(entry: Any, fetched_at: datetime) -> datetime:
 
 
 def _item(
-    entry: Any, response: Response, source_id: str, language: str | None, keep_params: tuple[str, ...] = ()
+    entry: _feedparse.Entry, response: Response, source_id: str, language: str | None, keep_params: tuple[str, ...] = ()
 ) -> Item | None:
-    title = html_to_text(str(entry.get("title") or ""))[:MAX_TITLE]
-    summary = html_to_text(_entry_summary(entry))[:MAX_SUMMARY]
-    link = canonical_url(str(entry.get("link") or ""), keep_params)  # keep_params: the source's own ids
+    title = html_to_text(entry.title)[:MAX_TITLE]
+    summary = html_to_text(entry.summary)[:MAX_SUMMARY]
+    link = canonical_url(entry.link, keep_params)  # keep_params: the source's own ids
     if not (title or summary or link):
         return None
     digest = content_hash(title, summary)
-    guid = " ".join(str(entry.get("id") or "").split())[:500]
+    guid = " ".join(entry.guid.split())[:500]
     key = guid or link or f"sha256:{digest}"
     return Item(
         source_id=source_id,
@@ -241,7 +243,7 @@ def _item(
         title=title,
         summary=summary,
         url=link,
-        published=_published(entry, response.fetched_at),
+        published=_published(entry.dates, response.fetched_at),
         language=language,
         content_hash=digest,
         flags=("mojibake",) if looks_like_mojibake(f"{title}\n{summary}") else (),  # a notice, not a refusal
