@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from watcher.matching.normalize import tokenize
+from watcher.matching.normalize import clean, tokenize
 from watcher.matching.translit import name_key, split_suffix
 from watcher.models import Match
 
@@ -39,12 +40,20 @@ def _closest_spelling(entry: Any, found: str, default: int) -> int:
     """The listed spelling most like the text: same script first, then most keys in common."""
     found_keys = {name_key(split_suffix(t.raw)[0]) for t in tokenize(found)}
     script = _script(found)
+    spelling_keys = [spelling_keys_of(s) for s in entry.spellings]
 
     def score(index: int) -> tuple[bool, int, bool]:
-        own_script, keys = entry.spelling_keys[index]
+        own_script, keys = spelling_keys[index]
         return (own_script == script, len(keys & found_keys), index == default)
 
-    return max(range(len(entry.spelling_keys)), key=score)
+    return max(range(len(spelling_keys)), key=score)
+
+
+@lru_cache(maxsize=4096)
+def spelling_keys_of(spelling: str) -> tuple[str, frozenset[str]]:
+    """A listed spelling's script and spelling keys, worked out when a match is reported rather
+    than kept for every person in the index."""
+    return _script(spelling), frozenset(name_key(split_suffix(t.raw)[0]) for t in tokenize(clean(spelling)))
 
 
 _CYRILLIC = re.compile("[\u0400-\u04ff]")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from watcher.matching.translit import join_key, name_key
+from watcher.matching.translit import form_key, join_key
 
 # suffixes are written in key letters (o is a, й is j, х is h)
 RU_MALE_SURNAME = {
@@ -147,6 +147,12 @@ def _surname_table(base: str, female: bool) -> tuple[tuple[str, str], ...]:
     return tuple(forms.items())
 
 
+def clear_form_tables() -> None:
+    """Forget the cached inflection tables (after a compile, which needs each only once)."""
+    _surname_table.cache_clear()
+    _given_table.cache_clear()
+
+
 _AFTER_VOWEL_ONLY = {"nin", "nun", "nu", "ja", "je", "ji", "ju"}  # Azerbaijani buffer n and y
 _AFTER_CONSONANT_ONLY = {"in", "un", "a", "e", "i", "u", "ti", "di", "tu", "du", "tin", "din", "tun", "dun"}
 
@@ -222,7 +228,7 @@ def derussified_forms(surname_key: str) -> dict[str, str]:
             for base, suffixes in _derussified_stems(stem, ending.startswith("e")):
                 for suffix in suffixes:
                     if suffix in table:
-                        form = name_key(base + suffix)
+                        form = form_key(base + suffix)
                         if len(form) >= 3 and form != key:
                             forms.setdefault(form, table[suffix])
             return forms
@@ -241,7 +247,7 @@ def derussified_forms(surname_key: str) -> dict[str, str]:
         stems = [key[:-1]]  # Kabiri → Kabirov; the -ev form is Mahdi → Mahdiyev's key too
     for stem in stems:
         for suffix in endings:
-            form = name_key(stem + suffix)
+            form = form_key(stem + suffix)
             if form != key:
                 forms.setdefault(form, f"Russified -{'o' if suffix.startswith('a') else 'e'}{suffix[1:]}")
     return forms

@@ -1,9 +1,11 @@
 """Who is who: finding watched people in a text, however their names are spelt and inflected.
 
 Every spelling of every person (name and aliases) is split into given name, middle parts and
-surname; each part's inflected forms are put, by spelling key, into one dict. A text is read
-once, token by token, with one dict lookup per capitalised token, so the cost does not grow
-with the watchlist. Then, per person:
+surname; each part's inflected forms are put, by spelling key, into one dict (packed: one
+source per distinct name part, see nameindex.py). A text is read once, token by token, with a
+few dict lookups per capitalised token, and a rule is worked out person by person only for the
+people it can still apply to (those a shared name leaves after set intersections), so the cost
+does not grow with the watchlist, nor with how many people share a name. Then, per person:
 
 1. a **full mention** is their given name and surname together, in either order, with at most
    one middle name or patronymic between; an initial may stand for the given name (B. Karimov);
@@ -20,72 +22,36 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
-from watcher.matching.morphology import derussified_forms, given_forms, is_female_surname, surname_forms
+from watcher.matching.mentions import _CYRILLIC, Mention, _script, mention_match  # noqa: F401  (mention_match re-exported)
+from watcher.matching.nameindex import DERUSSIFIED, EMPTY_HIT, GIVEN, NO_PEOPLE, SURNAME, Entry, Hit, PackedIndex
 from watcher.matching.namesakes import (
     CONNECTORS,
+    MIN_FUZZY,
     common_given_forms,
     family_context,
     gap_ok,
     is_initial,
-    near,
     not_a_person_here,
     other_bearers,
     stem,
 )
-from watcher.matching.normalize import Token, clean, tokenize
+from watcher.matching.normalize import Token
 from watcher.matching.translit import name_key, name_keys, split_suffix
-from watcher.matching.indexkeys import index_keys, russian_case, variant_forms
-from watcher.matching.mentions import _CYRILLIC, Mention, _script, mention_match  # noqa: F401  (mention_match re-exported)
 from watcher.rules import Person
 
 MIN_DISTINCTIVE = 6
+MAX_WORDS = 100_000  # capitalised words whose keys are remembered (then forgotten all at once)
+__all__ = ["Entry", "Hit", "MIN_DISTINCTIVE", "Mention", "NameIndex", "mention_match"]
 
 
-@dataclass(frozen=True, slots=True)
-class Part:
-    person: int
-    role: str  # "given" | "surname"
-    label: str  # the inflection, "" for the base form
-    spelling: int  # index into Entry.spellings of the person
-
-
-@dataclass
-class Entry:
-    """What the index knows of one person."""
-
-    person: Person
-    spellings: list[str]
-    given: set[str] = field(default_factory=set)  # base keys
-    surnames: set[str] = field(default_factory=set)  # base keys
-    given_forms: dict[str, str] = field(default_factory=dict)
-    surname_forms: dict[str, str] = field(default_factory=dict)
-    middles: set[str] = field(default_factory=set)
-    phrases: list[tuple[list[str], int]] = field(default_factory=list)  # key sequences, spelling index
-    distinctive: bool = False
-    spelling_keys: list[tuple[str, frozenset[str]]] = field(default_factory=list)  # (script, keys) per spelling
-    stems: frozenset[str] = frozenset()  # family-name stems of the surnames
-
-
-def _key(word: str) -> tuple[str, str]:
-    stem, suffix = split_suffix(word)
-    return name_key(stem), suffix
-
-
-class NameIndex:
+class NameIndex(PackedIndex):
     """All spellings of all people (or of all `not` names), by spelling key."""
 
     def __init__(self, people: Sequence[Person], *, with_not: bool = True):
-        self.entries: list[Entry] = []
-        self.lookup: dict[str, list[Part]] = defaultdict(list)
-        self.phrase_starts: dict[str, list[int]] = defaultdict(list)
-        for number, person in enumerate(people):
-            self.entries.append(self._entry(number, person))
-        for entry in self.entries:
-            entry.stems = frozenset(stem(s) for s in entry.surnames)
+        super().__init__(people)
+        self._words: dict[str, object] = {}  # word -> its (keys, latin), or EMPTY_HIT: it names nobody
         self._mark_distinctive()
-        self.watched_given = frozenset(f for e in self.entries for f in e.given_forms)
         self._known_given: frozenset[str] | None = None
         self.blockers: NameIndex | None = None
         self.blocker_owner: list[int] = []
@@ -100,46 +66,9 @@ class NameIndex:
                 for owner, entry in zip(self.blocker_owner, self.blockers.entries):
                     if {stem(s) for s in entry.surnames} & {stem(s) for s in self.entries[owner].surnames}:
                         self.entries[owner].distinctive = False
-
-    def _entry(self, number: int, person: Person) -> Entry:
-        entry = Entry(person, list(person.spellings()))
-        derussified_done: set[str] = set()
-        female = any(is_female_surname(name_key(s.split()[-1])) for s in entry.spellings[:1] if s.split())
-        for index, spelling in enumerate(entry.spellings):
-            tokens = tokenize(clean(spelling))
-            keys = [_key(t.raw)[0] for t in tokens]
-            entry.spelling_keys.append((_script(spelling), frozenset(keys)))
-            if not tokens:
-                continue
-            if len(tokens) == 1 or not all(t.upper for t in tokens):
-                entry.phrases.append((keys, index))
-                self.phrase_starts[keys[0]].append(number)
-                continue
-            entry.middles.update(keys[1:-1])
-            for given in index_keys(tokens[0].raw):
-                if given not in entry.given:
-                    entry.given.add(given)
-                    for form, label in given_forms(given).items():
-                        entry.given_forms.setdefault(form, label)
-                        self.lookup[form].append(Part(number, "given", label, index))
-            for surname in index_keys(tokens[-1].raw):
-                if surname not in entry.surnames:
-                    entry.surnames.add(surname)
-                    for form, label in surname_forms(surname, female).items():
-                        entry.surname_forms.setdefault(form, label)
-                        self.lookup[form].append(Part(number, "surname", label, index))
-            if keys[-1] in derussified_done:
-                continue
-            derussified_done.add(keys[-1])
-            for variant, why in derussified_forms(keys[-1]).items():
-                # Rahmonov = Rahmon, Nazarov = Nazarzoda: the same family name, but only beside
-                # the exact given name (role "derussified" never counts alone). Only the base form
-                # and the Russian cases of a consonant stem (президента Рахмона): every suffix
-                # table for seven variants of every watched surname would cost seconds at start
-                for form, label in variant_forms(variant):
-                    if form not in entry.surname_forms:
-                        self.lookup[form].append(Part(number, "derussified", why + (f", {label}" if label else ""), index))
-        return entry
+        # who a surname alone may name at all: distinctive, or surname_alone: always
+        self.alone_ok = frozenset(n for n, e in enumerate(self.entries)
+                                  if e.distinctive or e.person.surname_alone == "always")
 
     def _mark_distinctive(self) -> None:
         bearers: dict[str, set[int]] = defaultdict(set)
@@ -159,114 +88,162 @@ class NameIndex:
 
     # -- reading a text --------------------------------------------------------------------
 
-    def hits(self, tokens: list[Token], any_case: bool) -> list[list[Part]]:
-        out: list[list[Part]] = []
+    def hits(self, tokens: list[Token], any_case: bool) -> list[Hit]:
+        """Per token, the watched name parts it is (Russian cases are Cyrillic: in Latin text
+        "Smailova" is a woman, not his genitive). A word's keys are worked out once: most
+        capitalised words (places, months, outlets) name nobody, and are remembered as such."""
+        out: list[Hit] = []
+        seen, hit, empty = self._words, self.hit, EMPTY_HIT
         for token in tokens:
             if token.upper or any_case:
-                keys = name_keys(split_suffix(token.raw)[0])
-                parts = self.lookup.get(keys[0], [])
-                for alternate in keys[1:]:  # the other readings of its ambiguous letters
-                    more = self.lookup.get(alternate)
-                    if more:
-                        parts = parts + [p for p in more if p not in parts]
-                if parts and not _CYRILLIC.search(token.raw) and any(russian_case(p.label) for p in parts):
-                    # Russian cases are Cyrillic: in Latin text "Smailova" is a woman, not his genitive
-                    parts = [p for p in parts if not russian_case(p.label)]
-                out.append(parts)
+                raw = token.raw
+                found = seen.get(raw)
+                if found is None:
+                    found = (name_keys(split_suffix(raw)[0]), not _CYRILLIC.search(raw))
+                    if hit(*found) is empty:
+                        found = empty
+                    if len(seen) >= MAX_WORDS:
+                        seen.clear()
+                    seen[raw] = found
+                out.append(found if found is empty else hit(*found))
             else:
-                out.append([])
+                out.append(empty)
         return out
 
     def find(self, text: str, tokens: list[Token]) -> list[Mention]:
         any_case = not any(t.upper for t in tokens)
         hits = self.hits(tokens, any_case)
-        full = self._full_mentions(text, tokens, hits) + self._phrase_mentions(tokens)
+        named = any(hit is not EMPTY_HIT for hit in hits)
+        full = (self._full_mentions(text, tokens, hits) if named else []) + self._phrase_mentions(tokens)
         blocked_spans, blocked_people = self._blocked(text, tokens)
         full = [m for m in full if not _inside(m, blocked_spans.get(m.person, []))]
+        if not named:  # no token is a watched name part: no surname alone, no given name alone
+            return sorted(full, key=lambda m: (m.start, m.person))
         alone = self._surname_alone(text, tokens, hits, full, blocked_spans, blocked_people)
         return sorted(full + alone, key=lambda m: (m.start, m.person))
 
-    def _full_mentions(self, text: str, tokens: list[Token], hits: list[list[Part]]) -> list[Mention]:
+    def _full_mentions(self, text: str, tokens: list[Token], hits: list[Hit]) -> list[Mention]:
         found: dict[tuple[int, int], Mention] = {}
-        for i, parts in enumerate(hits):
-            for part in parts:
-                if part.role not in ("surname", "derussified"):
-                    continue
-                mention = self._pair(text, tokens, hits, i, part)
-                if mention is not None:
-                    found.setdefault((mention.person, mention.start), mention)
-            for part in parts:
-                if part.role == "given":
-                    for mention in self._given_led(text, tokens, hits, i, part):
-                        found.setdefault((mention.person, mention.start), mention)
+        for i, hit in enumerate(hits):
+            if hit is EMPTY_HIT:
+                continue
+            if hit.surname or hit.derussified:
+                for person in sorted(self._pair_candidates(text, tokens, hits, i)):
+                    for role, label, spelling in self.parts(hit, person):
+                        if role not in (SURNAME, DERUSSIFIED):
+                            continue
+                        mention = self._pair(text, tokens, hits, i, person, role, label, spelling)
+                        if mention is not None:
+                            found.setdefault((mention.person, mention.start), mention)
+            if hit.given:
+                for person in sorted(self._given_led_candidates(tokens, hits, i)):
+                    for role, label, spelling in self.parts(hit, person):
+                        if role == GIVEN:
+                            for mention in self._given_led(text, tokens, hits, i, person, label, spelling):
+                                found.setdefault((mention.person, mention.start), mention)
         return list(found.values())
 
-    def _pair(self, text: str, tokens: list[Token], hits: list[list[Part]], i: int, surname: Part) -> Mention | None:
+    def _pair_candidates(self, text: str, tokens: list[Token], hits: list[Hit], i: int) -> set[int]:
+        """Who of the surname's bearers at token i `_pair` can find a full mention for: a given
+        name of theirs two tokens away at most, an initial of theirs, or a long capitalised word
+        one edit from a given name of theirs just before it. Everybody else gets None."""
+        hit = hits[i]
+        bearers = hit.surname | hit.derussified
+        out: set[int] = set()
+        for j in (i - 2, i - 1, i + 1, i + 2):
+            if 0 <= j < len(tokens) and hits[j].given:
+                out |= bearers & hits[j].given
+        for j in (i - 1, i - 2):
+            if j >= 0 and is_initial(tokens[j], text):
+                out |= bearers & self.initial_people(name_key(tokens[j].raw)[:1])
+        j = i - 1
+        if j >= 0 and tokens[j].upper and len(tokens[j].raw) >= MIN_FUZZY:
+            given = self.summary(GIVEN, hit.surname_srcs + hit.derussified_srcs)
+            out |= bearers & self.near_people(given, name_key(tokens[j].raw), len(tokens[j].raw))
+        return out
+
+    def _pair(self, text: str, tokens: list[Token], hits: list[Hit], i: int, person: int, role: str, label: str,
+              spelling: int) -> Mention | None:
         """A full mention ending or starting at surname token i."""
-        entry, person = self.entries[surname.person], surname.person
+        entry = self.entries[person]
         s_tok = tokens[i]
-        s_why = _form_why("surname", s_tok.raw, surname.label)
+        s_why = _form_why("surname", s_tok.raw, label)
         for d in (1, 2):  # given name (and maybe a middle name) before the surname
             j = i - d
             if j < 0 or not all(gap_ok(text, tokens[k], tokens[k + 1]) or
                                 (k == j and is_initial(tokens[k], text)) for k in range(j, i)):
                 continue
-            if d == 2 and not self._middle_ok(tokens[j + 1], hits[j + 1], entry):
+            if d == 2 and not self._middle_ok(tokens[j + 1], entry):
                 continue
-            given = next((p for p in hits[j] if p.person == person and p.role == "given"), None)
+            given = self.first(hits[j], person, GIVEN)
             if given is not None:
-                return Mention(person, tokens[j].start, s_tok.end, surname.spelling,
-                               (_form_why("given name", tokens[j].raw, given.label), s_why), True)
-            if surname.role == "derussified":
+                return Mention(person, tokens[j].start, s_tok.end, spelling,
+                               (_form_why("given name", tokens[j].raw, given[1]), s_why), True)
+            if role == DERUSSIFIED:
                 continue  # a changed surname needs the exact given name: no initial, no typo
             if is_initial(tokens[j], text) and any(name_key(tokens[j].raw)[:1] == g[:1] for g in entry.given):
-                return Mention(person, tokens[j].start, s_tok.end, surname.spelling,
+                return Mention(person, tokens[j].start, s_tok.end, spelling,
                                (f"initial {tokens[j].raw}.", s_why), True)
             if d == 1 and tokens[j].upper:
-                fuzzy = near(name_key(tokens[j].raw), entry.given_forms, len(tokens[j].raw))
-                if fuzzy:
-                    return Mention(person, tokens[j].start, s_tok.end, surname.spelling,
+                if self.near_person(person, GIVEN, name_key(tokens[j].raw), len(tokens[j].raw)):
+                    return Mention(person, tokens[j].start, s_tok.end, spelling,
                                    (f"given name {tokens[j].raw!r} one edit from a known spelling", s_why), True)
         for d in (1, 2):  # surname first: Karimov Bahodir, Каримов Баходир Алиевич
             j = i + d
             if j >= len(tokens) or not all(gap_ok(text, tokens[k], tokens[k + 1]) for k in range(i, j)):
                 continue
-            if d == 2 and not self._middle_ok(tokens[i + 1], hits[i + 1], entry):
+            if d == 2 and not self._middle_ok(tokens[i + 1], entry):
                 continue
-            given = next((p for p in hits[j] if p.person == person and p.role == "given"), None)
+            given = self.first(hits[j], person, GIVEN)
             if given is not None:
-                return Mention(person, s_tok.start, tokens[j].end, surname.spelling,
-                               (s_why, _form_why("given name", tokens[j].raw, given.label), "surname first"), True)
+                return Mention(person, s_tok.start, tokens[j].end, spelling,
+                               (s_why, _form_why("given name", tokens[j].raw, given[1]), "surname first"), True)
         return None
 
-    def _given_led(self, text: str, tokens: list[Token], hits: list[list[Part]], i: int, given: Part) -> list[Mention]:
+    def _given_led_candidates(self, tokens: list[Token], hits: list[Hit], i: int) -> set[int]:
+        """Who of the given name's bearers at token i `_given_led` can find a mention for: a
+        surname of theirs after 'and' and a name, or a surname one edit away beside it."""
+        hit, n = hits[i], len(tokens)
+        out: set[int] = set()
+        if i + 3 < n and tokens[i + 1].norm in CONNECTORS and tokens[i + 2].upper:
+            out |= hit.given & hits[i + 3].surname
+        for j in (i + 1, i - 1):
+            if 0 <= j < n and tokens[j].upper and len(tokens[j].raw) >= MIN_FUZZY:
+                surnames = self.summary(SURNAME, hit.given_srcs)
+                key = name_key(split_suffix(tokens[j].raw)[0])
+                out |= (hit.given & self.near_people(surnames, key, len(tokens[j].raw))) - hits[j].people
+        return out
+
+    def _given_led(self, text: str, tokens: list[Token], hits: list[Hit], i: int, person: int, label: str,
+                   spelling: int) -> list[Mention]:
         """Mentions found from a given name: coordinated names, and a surname one edit away."""
-        entry, person, out = self.entries[given.person], given.person, []
-        g_why = _form_why("given name", tokens[i].raw, given.label)
+        out = []
+        g_why = _form_why("given name", tokens[i].raw, label)
         if i + 3 < len(tokens) and tokens[i + 1].norm in CONNECTORS and tokens[i + 2].upper:
-            last = hits[i + 3]
-            surname = next((p for p in last if p.person == person and p.role == "surname"), None)
+            surname = self.first(hits[i + 3], person, SURNAME)
             if surname is not None and all(gap_ok(text, tokens[k], tokens[k + 1]) for k in (i + 1, i + 2)):
-                out.append(Mention(person, tokens[i].start, tokens[i + 3].end, surname.spelling,
-                                   (g_why, "coordinated names", _form_why("surname", tokens[i + 3].raw, surname.label)), True))
+                out.append(Mention(person, tokens[i].start, tokens[i + 3].end, surname[2],
+                                   (g_why, "coordinated names", _form_why("surname", tokens[i + 3].raw, surname[1])), True))
         for j in (i + 1, i - 1):  # Given Surname, and Surname Given as official lists write
             if not 0 <= j < len(tokens) or not tokens[j].upper or not gap_ok(text, *sorted((tokens[i], tokens[j]),
                                                                                           key=lambda t: t.start)):
                 continue
-            if not any(p.person == person for p in hits[j]):
+            if person not in hits[j].people:
                 key = name_key(split_suffix(tokens[j].raw)[0])
-                if near(key, entry.surname_forms, len(tokens[j].raw)):
+                if self.near_person(person, SURNAME, key, len(tokens[j].raw)):
                     first, last = sorted((i, j))
-                    out.append(Mention(person, tokens[first].start, tokens[last].end, given.spelling,
+                    out.append(Mention(person, tokens[first].start, tokens[last].end, spelling,
                                        (g_why, f"surname {tokens[j].raw!r} one edit from a known spelling"), True))
                     break
         return out
 
-    def _middle_ok(self, token: Token, parts: list[Part], entry: Entry) -> bool:
+    def _middle_ok(self, token: Token, entry: Entry) -> bool:
         return token.upper or name_key(token.raw) in entry.middles
 
     def _phrase_mentions(self, tokens: list[Token]) -> list[Mention]:
-        out = []
+        out: list[Mention] = []
+        if not self.phrase_starts:  # nobody is listed by one word or a lower-case phrase
+            return out
         keys = None
         for i, token in enumerate(tokens):
             candidates = self.phrase_starts.get(name_key(token.raw)) if token.upper else None
@@ -294,11 +271,11 @@ class NameIndex:
         return spans, people
 
     def _surname_alone(
-        self, text: str, tokens: list[Token], hits: list[list[Part]], full: list[Mention],
+        self, text: str, tokens: list[Token], hits: list[Hit], full: list[Mention],
         blocked_spans: dict[int, list[tuple[int, int]]], blocked_people: set[int],
     ) -> list[Mention]:
         covered = {pos for m in full for pos in range(m.start, m.end)}
-        first_full = {}
+        first_full: dict[int, int] = {}
         for m in full:
             first_full[m.person] = min(first_full.get(m.person, m.start), m.start)
         stems_named = defaultdict(set)  # surname stem -> people named in full
@@ -307,38 +284,40 @@ class NameIndex:
                 stems_named[stem(s)].add(m.person)
         out: list[Mention] = []
         bearers, weak = other_bearers(self, text, tokens, hits, covered)
-        for i, parts in enumerate(hits):
-            if i in weak:
+        may = self.alone_ok | set(first_full)  # nobody else can be named by a surname alone
+        for i, hit in enumerate(hits):
+            if i in weak or not hit.surname or tokens[i].start in covered:
                 continue
-            for part in parts:
-                if part.role != "surname" or tokens[i].start in covered:
-                    continue
-                person, entry = part.person, self.entries[part.person]
-                if person in blocked_people:
-                    continue
-                if any(stems_named[stem(s)] - {person} for s in entry.surnames):
-                    continue  # another watched person of that name is named in full here
-                if any(bearers.get(stem(s), set()) - {person} for s in entry.surnames):
-                    continue  # somebody else of that surname is named here
-                mode = entry.person.surname_alone
-                why = _form_why("surname", tokens[i].raw, part.label)
-                if mode == "never" or not_a_person_here(tokens, i):
-                    continue  # 'the Karimov regime', 'under Karimov': a rule or an era, not our person
-                if person in first_full and first_full[person] < tokens[i].start:
-                    reason = "surname alone, after a full mention"
-                elif entry.distinctive:
-                    reason = "distinctive surname alone, nobody else's by what surrounds it"
-                elif mode == "always":
-                    reason = "surname alone (surname_alone: always), nobody else's by what surrounds it"
-                else:
-                    continue
-                out.append(Mention(person, tokens[i].start, tokens[i].end, part.spelling, (why, reason), False))
+            for person in sorted(hit.surname & may):
+                entry = self.entries[person]
+                for role, label, spelling in self.parts(hit, person):
+                    if role != SURNAME:
+                        continue
+                    if person in blocked_people:
+                        continue
+                    if any(stems_named[stem(s)] - {person} for s in entry.surnames):
+                        continue  # another watched person of that name is named in full here
+                    if any(bearers.get(stem(s), set()) - {person} for s in entry.surnames):
+                        continue  # somebody else of that surname is named here
+                    mode = entry.person.surname_alone
+                    why = _form_why("surname", tokens[i].raw, label)
+                    if mode == "never" or not_a_person_here(tokens, i):
+                        continue  # 'the Karimov regime', 'under Karimov': a rule or an era, not our person
+                    if person in first_full and first_full[person] < tokens[i].start:
+                        reason = "surname alone, after a full mention"
+                    elif entry.distinctive:
+                        reason = "distinctive surname alone, nobody else's by what surrounds it"
+                    elif mode == "always":
+                        reason = "surname alone (surname_alone: always), nobody else's by what surrounds it"
+                    else:
+                        continue
+                    out.append(Mention(person, tokens[i].start, tokens[i].end, spelling, (why, reason), False))
         named = {m.person for m in full} | {m.person for m in out} | blocked_people
         spans = [(m.start, m.end) for m in full + out]
         return out + self._family_mentions(text, tokens, hits, named, bearers, spans)
 
     def _family_mentions(
-        self, text: str, tokens: list[Token], hits: list[list[Part]], named: set[int],
+        self, text: str, tokens: list[Token], hits: list[Hit], named: set[int],
         bearers: dict[str, set[int | None]], named_spans: list[tuple[int, int]],
     ) -> list[Mention]:
         """A given name standing alone in an item that names the person's family name elsewhere
@@ -350,30 +329,33 @@ class NameIndex:
         Bakhodir, 34, ...' do not name Bakhodir Karimov."""
         out: list[Mention] = []
         family_at: dict[str, int] = {}  # surname stem -> first token naming it as a person
-        for j, parts in enumerate(hits):
-            for h in parts:
-                if h.role == "surname" and family_context(text, tokens, j, named_spans):
-                    for family in self.entries[h.person].stems:
-                        family_at.setdefault(family, j)
+        for j, hit in enumerate(hits):
+            if hit.surname and family_context(text, tokens, j, named_spans):
+                for family in self.summary("stems", hit.surname_srcs):
+                    family_at.setdefault(family, j)
         if not family_at:
             return out
-        for i, parts in enumerate(hits):
-            for part in parts:
-                if part.role != "given" or part.person in named:
-                    continue
-                if any(tokens[k].upper for k in (i - 1, i + 1) if 0 <= k < len(tokens)
-                       and gap_ok(text, tokens[min(i, k)], tokens[max(i, k)])):
-                    continue  # part of some other name
-                stems = self.entries[part.person].stems
-                places = [family_at[f] for f in stems if f in family_at]
-                if not places or any(None in bearers.get(f, ()) for f in stems):
-                    continue  # the family name is not here, or a stranger of that name is
-                if places:
+        of_family = self.stem_people(family_at)
+        for i, hit in enumerate(hits):
+            candidates = (hit.given & of_family) - named if hit.given else NO_PEOPLE
+            if not candidates:
+                continue
+            if any(tokens[k].upper for k in (i - 1, i + 1) if 0 <= k < len(tokens)
+                   and gap_ok(text, tokens[min(i, k)], tokens[max(i, k)])):
+                continue  # part of some other name
+            for person in sorted(candidates):
+                for role, label, spelling in self.parts(hit, person):
+                    if role != GIVEN or person in named:
+                        continue
+                    stems = self.entries[person].stems
+                    places = [family_at[f] for f in stems if f in family_at]
+                    if not places or any(None in bearers.get(f, ()) for f in stems):
+                        continue  # the family name is not here, or a stranger of that name is
                     j = min(places)
-                    out.append(Mention(part.person, tokens[i].start, tokens[i].end, part.spelling,
-                                       (_form_why("given name", tokens[i].raw, part.label),
+                    out.append(Mention(person, tokens[i].start, tokens[i].end, spelling,
+                                       (_form_why("given name", tokens[i].raw, label),
                                         f"family name {tokens[j].raw!r} named in the same item"), False))
-                    named.add(part.person)
+                    named.add(person)
         return out
 
 

@@ -89,20 +89,15 @@ def other_bearers(
     weak: set[int] = set()
     title_case = title_case_line(tokens)
     known = index.known_given
-    for i, parts in enumerate(hits):
-        surnames = [p for p in parts if p.role == "surname"]
-        if not surnames:
+    for i, hit in enumerate(hits):
+        if not hit.surname:
             continue
-        people = {p.person for p in surnames}
-        stems = {stem(s) for p in surnames for s in index.entries[p.person].surnames}
-        genitive = any("genitive" in p.label for p in surnames)
+        stems = index.summary("stems", hit.surname_srcs)
         verdicts = []
         if i > 0:
-            verdicts.append(_neighbour(index, text, tokens, hits, covered, i, i - 1, people, known, genitive,
-                                       title_case))
+            verdicts.append(_neighbour(index, text, tokens, hits, covered, i, i - 1, known, title_case))
         if i + 1 < len(tokens):
-            verdicts.append(_neighbour(index, text, tokens, hits, covered, i, i + 1, people, known, genitive,
-                                       title_case))
+            verdicts.append(_neighbour(index, text, tokens, hits, covered, i, i + 1, known, title_case))
         owners = {v for v in verdicts if isinstance(v, int) and not isinstance(v, bool)}
         if owners:
             for family in stems:
@@ -116,36 +111,37 @@ def other_bearers(
 
 
 def _neighbour(
-    index: Any, text: str, tokens: list[Token], hits: list[list[Any]], covered: set[int], i: int, j: int,
-    people: set[int], known: frozenset[str], genitive: bool, title_case: bool,
+    index: Any, text: str, tokens: list[Token], hits: list[Any], covered: set[int], i: int, j: int,
+    known: frozenset[str], title_case: bool,
 ) -> int | str | None:
     """What the word at j says of the surname at i: a watched owner's index, "stranger",
-    "weak", or None (nothing)."""
+    "weak", or None (nothing). What the surname's bearers have (given-name initials, middle
+    names, given names) is read per name source, never per bearer."""
     other = tokens[j]
     before = j < i
+    hit = hits[i]
     if other.start in covered:
         return None
     if not (gap_ok(text, *(sorted((other, tokens[i]), key=lambda t: t.start))) or (before and is_initial(other, text))):
         return None
-    owners = {q.person for q in hits[j] if q.role == "given"} & people
+    owners = hits[j].given & hit.surname
     if owners:
         return min(owners)
-    if any(q.role == "surname" for q in hits[j]):
+    if hits[j].surname:
         return None  # another watched person's surname beside it: a list of names, not evidence
     key = name_key(split_suffix(other.raw)[0])
-    entries = [index.entries[p] for p in people]
     if is_initial(other, text):
-        return None if any(key[:1] == g[:1] for e in entries for g in e.given) else "stranger"
+        return None if key[:1] in index.summary("initials", hit.surname_srcs) else "stranger"
     if not before and other.raw[:1].isupper() and is_patronymic(other.raw):
-        return None if any(key in e.middles for e in entries) else "stranger"
+        return None if key in index.summary("middles", hit.surname_srcs) else "stranger"
     if before and (other.norm in TITLES or (j >= 1 and other.upper and tokens[j - 1].norm in TITLES
                                             and gap_ok(text, tokens[j - 1], other))):
         return "stranger"
     if not other.upper:
         return None
-    if any(near(key, e.given_forms, len(other.raw)) for e in entries):
+    if index.near_people(index.summary("given", hit.surname_srcs), key, len(other.raw)):
         return None  # a typo of the person's own given name
-    if looks_like_given_name(other.raw, known) or (genitive and is_feminine_given(other.raw)):
+    if looks_like_given_name(other.raw, known) or (hit.genitive and is_feminine_given(other.raw)):
         return "stranger"
     sentence_first = starts_sentence(text, tokens, j)
     if (before and sentence_first and not title_case and other.norm not in ROLES and other.norm not in FUNCTION_WORDS

@@ -184,16 +184,28 @@ def join_key(key: str, suffix: str) -> str:
 
     A watchlist's forms are most of the index's build time, and almost every joint changes
     nothing; so the key is recomputed only where a rule of name_key could fire across the
-    joint (a double letter, i or j before a vowel, a digraph, -zade, a final -af/-j/-ii)."""
+    joint (a double letter, i or j before a vowel, a digraph, -zade, a final -af/-j/-ii).
+    Whether one could is decided by the key's last four letters and the suffix alone, so that
+    decision is remembered (a few thousand pairs for any watchlist)."""
     joined = key + suffix
-    if not key or not suffix:
-        return name_key(joined)
-    region = key[-4:] + suffix[:4]
-    if (not _KEY_LETTERS.issuperset(joined) or key[-1] == suffix[0] or key[-1] in "ij"
-            or any(p in region and p not in key[-4:] for p in _JOINT_PATTERNS)
-            or re.search(r"i[aeou]", region) or joined.endswith(("af", "ef", "ii"))):
-        return name_key(joined)
+    if not key or not suffix or not _KEY_LETTERS.issuperset(key) or _joint_may_change(key[-4:], suffix):
+        return form_key(joined)
     return joined
+
+
+def form_key(word: str) -> str:
+    """name_key, not remembered: for the forms an index compile builds, once per distinct name
+    part (the compile has its own memo), which no text is read with afterwards."""
+    text = _source(word)
+    return _key(text, _is_turkic(text))
+
+
+@lru_cache(maxsize=8192)
+def _joint_may_change(tail: str, suffix: str) -> bool:
+    region = tail + suffix[:4]
+    return (not _KEY_LETTERS.issuperset(suffix) or tail[-1] == suffix[0] or tail[-1] in "ij"
+            or any(p in region and p not in tail for p in _JOINT_PATTERNS)
+            or re.search(r"i[aeou]", region) is not None or (tail + suffix).endswith(("af", "ef", "ii")))
 
 
 # -- alternate keys ------------------------------------------------------------------------
@@ -269,7 +281,15 @@ def name_keys(word: str) -> tuple[str, ...]:
     Words without ambiguous letters have only their primary key. Matching two spellings is
     asking whether their keys intersect; the alternates aim at the key of the Russian Cyrillic
     spelling, so usually one side's primary key is among the other's keys."""
+    return first_keys(word, 1 + MAX_ALTERNATES)
+
+
+def first_keys(word: str, count: int) -> tuple[str, ...]:
+    """name_keys(word)[:count], computing no more alternate keys than asked for (the index
+    keeps only the likeliest other reading of a listed name, and a watchlist has thousands)."""
     primary = name_key(word)
+    if count <= 1:
+        return (primary,)
     if _YO in word:  # the placeholder itself in the text: no ё reading
         return (primary,)
     text = _source(word.replace("ё", _YO).replace("Ё", _YO))
@@ -289,6 +309,6 @@ def name_keys(word: str) -> tuple[str, ...]:
         key = _key("".join(pieces) + text[at:], turkic)
         if key not in keys:
             keys.append(key)
-            if len(keys) > MAX_ALTERNATES:
+            if len(keys) >= count:
                 break
     return tuple(keys)
