@@ -87,8 +87,12 @@ class PhraseIndex:
 
     def find(self, tokens: list[Token]) -> list[PhraseHit]:
         hits = []
+        cached, candidates = self._cache.get, self.candidates  # the cache first: one call per token
         for i, token in enumerate(tokens):
-            for phrase in self.candidates(token.norm):
+            found = cached(token.norm)
+            if found is None:
+                found = candidates(token.norm)
+            for phrase in found:
                 if len(phrase.words) == 1:
                     hits.append(PhraseHit(phrase, i, i))
                 elif self._rest_matches(tokens, i, phrase):
