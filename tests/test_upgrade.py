@@ -3,7 +3,8 @@
 The fixture, tests/fixtures/upgrade/watcher-m007.sql, is a readable dump written by make_m007.py
 next to it: what months of running that release leave (alerts in every status and kind with
 their parent links, feedback, mutes, evidence...). Opening it with `Store` runs every later
-migration (m008 rebuilds the alerts table; m009 turns on incremental vacuum with a VACUUM).
+migration (m008 rebuilds the alerts table; m009 turns on incremental vacuum with a VACUUM; m010
+drops items' unread url and content_hash indexes).
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ def tables(conn: Any) -> dict[str, int]:
     return {n: conn.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in sorted(names)}
 
 
+def item_indexes(conn: Any) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'items'")}
+
+
 def what_matters(conn: Any) -> dict[str, list[tuple[Any, ...]]]:
     """The rows an upgrade must keep exactly, in the columns the old release had."""
     queries = {
@@ -64,6 +69,7 @@ def test_the_fixture_is_the_schema_before_issue_14(tmp_path: Path) -> None:
     columns = {r[1] for r in conn.execute("PRAGMA table_info(alerts)")}
     assert applied == M007 and "topic" not in columns and "kind" in columns
     assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 0
+    assert {"items_url", "items_content_hash"} <= item_indexes(conn)
     statuses = {r[0] for r in conn.execute("SELECT status FROM alerts")}
     kinds = {r[0] for r in conn.execute("SELECT kind FROM alerts")}
     assert statuses == {"sent", "pending", "failed", "sending"} and kinds == {"alert", "also", "followup"}
@@ -83,6 +89,7 @@ def test_opening_an_m007_database_migrates_it_without_loss(tmp_path: Path) -> No
     assert store.conn.execute("PRAGMA foreign_key_check").fetchall() == []
     assert store.conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
     assert store.conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # m009: incremental
+    assert item_indexes(store.conn) == {"sqlite_autoindex_items_1", "items_first_seen"}  # m010
     # what the new schema allows works on the old rows' table
     now = datetime(2026, 10, 6, tzinfo=timezone.utc)
     assert store.enqueue_alert(7, "digest:desk", False, now, status="held", incident_id=None)

@@ -21,8 +21,10 @@ def _private_file(path: Path) -> None:
 FROM_ENV = object()  # Store's key: read WATCHER_DB_KEY
 
 
-def connect(path: Path | str, key: str | None) -> Any:
+def connect(path: Path | str, key: str | None, *, check_same_thread: bool = True) -> Any:
     """A connection to watcher.db: sqlite3, or SQLCipher (sqlcipher3) when a key is given.
+    `check_same_thread` False: a connection used from worker threads, one at a time (the WAL
+    checkpoints of store/wal.py).
 
     The key is checked at once, so a wrong key (or a key for a database that is not encrypted,
     or no key for one that is) is a ConfigError saying so, never a traceback mid-poll."""
@@ -30,7 +32,7 @@ def connect(path: Path | str, key: str | None) -> Any:
         return sqlite3.connect(":memory:", isolation_level=None)
     _private_file(Path(path))
     if key is None:
-        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=check_same_thread)
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.DatabaseError as exc:
@@ -44,7 +46,7 @@ def connect(path: Path | str, key: str | None) -> Any:
     except ImportError:
         raise ConfigError([ConfigProblem("environment", None, "WATCHER_DB_KEY is set but SQLCipher is not installed:"
                                          " pip install 'watcher[encrypted]' (or unset the key)")]) from None
-    conn = sqlcipher.connect(str(path), timeout=30, isolation_level=None)
+    conn = sqlcipher.connect(str(path), timeout=30, isolation_level=None, check_same_thread=check_same_thread)
     conn.execute("PRAGMA cipher_log_level = NONE")  # a wrong key is our ConfigError, not lines on stderr
     conn.execute("PRAGMA key = " + _quoted(key))
     try:

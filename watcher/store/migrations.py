@@ -5,11 +5,12 @@ A new column or table is a new function at the end; never edit one that has ship
 Tables:
 - sources: one row per configured source, with its health and conditional-GET validators.
 - items: one row per distinct article/document. UNIQUE(source_id, key) for the source that first
-  brought it; `url` (canonical) and `content_hash` are indexed so the same story arriving from
-  another feed is recognised and counted (`seen_count`) instead of stored twice.
+  brought it; indexed by first_seen (rematch, previews). Its `url` and `content_hash` are not
+  indexed since m010: the same story arriving from another feed is recognised through sightings.
 - sightings: every (source_id, key) ever seen, pointing at its item, with that copy's own URL and
-  content hash: a later copy is recognised if it shares either with *any* earlier copy, whichever
-  feed happened to be stored first.
+  content hash (both indexed): a later copy is recognised, and counted (`seen_count`) instead of
+  stored twice, if it shares either with *any* earlier copy, whichever feed happened to be
+  stored first.
 - matches: why an item matched a rule (one row per item and rule).
 - alerts: the outbox, one row per (item, destination); pending -> sending -> sent | failed; its
   kind says whether it is an incident's first alert, a later report (also) or a new development.
@@ -382,3 +383,15 @@ def m009_incremental_vacuum(db: Database) -> None:
         return
     conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
     conn.execute("VACUUM")
+
+
+@migrations()
+def m010_unread_item_indexes(db: Database) -> None:
+    """Drop the indexes on items' `url` and `content_hash`: no query reads them (the dedupe
+    lookups go through sightings' own `url` and `content_hash` indexes, which every copy of a
+    story has), yet every insert updated them at scattered places, and in a database of a
+    million items those scattered pages made each poll's commit and checkpoint several times
+    dearer. `items_first_seen` stays (rematch and the previews read items by first_seen). The
+    freed pages are reused by later inserts, or given back by the daily vacuum after a prune."""
+    db.execute("DROP INDEX IF EXISTS items_url")
+    db.execute("DROP INDEX IF EXISTS items_content_hash")

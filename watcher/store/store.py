@@ -28,6 +28,7 @@ from watcher.store.maintenance import MaintenanceStore
 from watcher.store.migrations import migrations
 from watcher.store.monitors import MonitorsStore
 from watcher.store.times import iso, parse_iso
+from watcher.store.wal import AUTOCHECKPOINT, WalKeeper, wal_checkpoint
 
 
 @dataclass(frozen=True)
@@ -68,12 +69,12 @@ class Store(IncidentStore, EvidenceStore, MonitorsStore, MaintenanceStore):
         self.conn = conn
         self.encrypted = key is not None
         self.db = Database(conn)
+        # Checkpoints: SQLite's automatic ones (every AUTOCHECKPOINT pages, inside a commit) until
+        # the scheduler takes them over, then `self.wal` in a worker thread (see store/wal.py).
+        self.wal = WalKeeper(None if str(path) == ":memory:" else path, key, conn)
         if str(path) != ":memory:":
             conn.execute("PRAGMA journal_mode=WAL")
-            # Checkpoints copy the WAL into the database file; by default one runs inside a commit
-            # every 1,000 pages, i.e. inside polls. Let the WAL grow (~40 MB) and checkpoint from
-            # a job of its own (`checkpoint`), off the poll path.
-            conn.execute("PRAGMA wal_autocheckpoint=10000")
+            conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT}")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=30000")
@@ -81,11 +82,13 @@ class Store(IncidentStore, EvidenceStore, MonitorsStore, MaintenanceStore):
         self._depth = 0
 
     def close(self) -> None:
+        """Checkpoint (without waiting for other processes' readers) and close: the WAL of a
+        command that ran without the scheduler is copied in, and removed by the last to close."""
+        if not self.wal.closed:
+            self.wal.close()
+            if self.wal.path is not None and not self.conn.in_transaction:
+                wal_checkpoint(self.conn, "PASSIVE")
         self.conn.close()
-
-    def checkpoint(self) -> None:
-        """Copy what the WAL holds into the database file without waiting for readers."""
-        self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
