@@ -24,6 +24,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from watcher.app import App
 from watcher.sources import Source
+from watcher.store.wal import CHECKPOINT_EVERY
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ class Runner:
         if recovered:
             log.warning("%d alert(s) were interrupted mid-send by the last stop", recovered)
         quiet_skipped_runs()
+        app.rules.keep_heap_frozen()  # a full collection would stall the loop (rules/holder.py)
         scheduler = AsyncIOScheduler(timezone="UTC")
         self._scheduler = scheduler
         now = app.clock()
@@ -130,8 +132,9 @@ class Runner:
             self._tracked(self._refresh_rules), IntervalTrigger(seconds=self.rules_every.total_seconds()),
             id="rules", max_instances=1, coalesce=True,
         )
-        scheduler.add_job(self._tracked(self._checkpoint), IntervalTrigger(seconds=60), id="checkpoint",
-                          max_instances=1, coalesce=True)
+        app.store.wal.take_over()  # no checkpoints inside the polls' commits: the job below does them
+        scheduler.add_job(self._tracked(self._checkpoint), IntervalTrigger(seconds=CHECKPOINT_EVERY),
+                          id="checkpoint", max_instances=1, coalesce=True)
         scheduler.add_job(self._tracked(app.check_ins), IntervalTrigger(seconds=CHECKIN_EVERY), id="check-ins",
                           max_instances=1, coalesce=True, next_run_time=now + timedelta(seconds=30))
         scheduler.add_job(self._tracked(app.collect_evidence), IntervalTrigger(seconds=EVIDENCE_EVERY),
@@ -288,7 +291,9 @@ class Runner:
             log.error("the monitors' bot ended with an error: %s", type(task.exception()).__name__)
 
     async def _checkpoint(self) -> None:
-        self.app.store.checkpoint()
+        """The WAL copied into watcher.db when due, in a worker thread from a connection of its
+        own (store/wal.py): never inside a poll's transaction, never on the loop's thread."""
+        await asyncio.to_thread(self.app.store.wal.tick)
 
     async def _refresh_rules(self) -> None:
         """The rules, and feeds.yaml: a source added, changed or disabled (by `watcher sources`

@@ -9,20 +9,38 @@
   word. A monitor who really means to remove most people by hand restarts watcher: at start the
   files are taken as they are, and an empty watchlist is a loud warning (log and admin chat).
 
-Reloading is meant to run in a worker thread (`asyncio.to_thread`): loading and compiling
-10,000 people takes seconds, which must not stall polls and deliveries on the event loop. The
-optional `prepare` callback (the matcher's compile step) runs in that thread too, before the
-new rules are swapped in; the swap itself is one attribute assignment.
+A reload has two halves. The slow one (`load_changed`: load, validate, the guards, and the
+optional `prepare` callback, the matcher's compile step) runs in a worker thread and touches
+nothing in force; the quick one (`put_in_force`: one attribute assignment, or the refusal
+recorded) runs on the event loop, so a poll reads either the old rules or the new ones, whole.
+`refresh_async` runs at most one reload at a time and, before it ends, another if the folder
+changed while it ran, so a change made during a reload is never lost. `refresh()` does both
+halves at once on the caller's thread (start, the CLI, tests).
+
+Loading and compiling 10,000 people takes about a second of pure Python, which in a thread still
+holds the GIL but hands it over every `sys.getswitchinterval()` (5 ms), so the loop keeps
+serving meanwhile (bench/reload.py measures its longest stall). What the loop cannot share is the
+collector: a full collection is one C call that holds the GIL while it walks every tracked
+object, and watcher's heap (the lemmatisers' dictionaries, the name index) makes that 200-600 ms
+at 10,000 people, a stall in whichever thread triggers it. So a holder made with `freeze_heap`
+(the running app) puts the heap in force into the collector's permanent generation
+(`gc.freeze()`) at start and after each swap, after a young-generation collection; later
+collections walk only what is newer. And the replaced rules' compiled matcher is dropped at the
+swap: matcher and rules refer to each other, so they would otherwise wait, with their 100 MB,
+for a full collection.
 
 Nothing here logs a name: counts only.
 """
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -86,20 +104,38 @@ def shrink_problem(old: Rules, new: Rules, expected: set[str]) -> str | None:
             "really mean this change, restart watcher and it will load the files as they are")
 
 
+Fingerprint = tuple[tuple[str, int, int], ...]
+
+
+@dataclass(frozen=True)
+class Reload:
+    """What the slow half of a reload found: rules ready to put in force, or why the folder is
+    refused (`error`, and the log text). `base`: the rules in force it was checked against."""
+
+    fingerprint: Fingerprint
+    base: Rules
+    rules: Rules | None = None
+    error: ConfigError | None = None
+    text: str = ""
+
+
 class RulesHolder:
-    """The rules in force. `refresh()` reloads when a file changed; a broken or emptied
-    folder keeps the old rules."""
+    """The rules in force. `refresh_async()` (or `refresh()`) reloads when a file changed; a
+    broken or emptied folder keeps the old rules."""
 
     def __init__(self, folder: Path, rules: Rules | None = None,
-                 prepare: Callable[[Rules], Any] | None = None):
+                 prepare: Callable[[Rules], Any] | None = None, *, freeze_heap: bool = False):
         self.folder = folder
         self.prepare = prepare
+        self.freeze_heap = freeze_heap
         self.rules = rules if rules is not None else load_rules(folder)
         if prepare is not None:
             prepare(self.rules)
+        self._settle_heap()
         self.last_error: ConfigError | None = None
-        self._refused: tuple[tuple[str, int, int], ...] | None = None
-        self._lock = threading.Lock()  # one reload at a time (scheduler job and bot edits)
+        self._refused: Fingerprint | None = None
+        self._lock = threading.Lock()  # one load at a time, whichever thread asks
+        self._running: asyncio.Task[bool] | None = None  # the reload refresh_async started
 
     def changed(self) -> bool:
         """Cheap (a stat per file): has the folder changed since the rules in force, or the
@@ -107,33 +143,97 @@ class RulesHolder:
         return _fingerprint(self.folder) not in (self.rules.fingerprint, self._refused)
 
     def refresh(self) -> bool:
-        """Reload if the folder changed. Returns True when new rules were put in force."""
+        """Reload now, on this thread, if the folder changed. True when new rules were put in force."""
         with self._lock:
-            current = _fingerprint(self.folder)
-            if current in (self.rules.fingerprint, self._refused):
-                return False
-            try:
-                rules = load_rules(self.folder)
-            except ConfigError as exc:
-                return self._refuse(current, exc, f"rules refused, the previous rules stay in force:\n{exc}")
-            expected = _expected_removals(self.folder)
-            problem = shrink_problem(self.rules, rules, expected)
-            if problem is not None:
-                exc = ConfigError([ConfigProblem(str(self.folder), None, problem)])
-                return self._refuse(current, exc, f"rules refused: {problem}")
-            if self.prepare is not None:
-                self.prepare(rules)
-            old = {p.name.casefold() for p in self.rules.people}
-            _forget_removals(self.folder, old - {p.name.casefold() for p in rules.people})
-            self.rules = rules
-            self.last_error = None
-            self._refused = None
+            outcome = self.load_changed()
+            return outcome is not None and self.put_in_force(outcome)
+
+    async def refresh_async(self, *, wait: bool = False,
+                            worker: Callable[..., Awaitable[Any]] = asyncio.to_thread) -> bool:
+        """Reload in a worker thread if the folder changed; True when new rules went in force.
+
+        The caller that starts a reload waits for it. One that finds a reload running does not
+        start another: with `wait` it waits for that one (which reloads again before it ends if
+        the folder changed meanwhile, so a monitor's edit is in force when this returns);
+        without, it returns False at once and goes on with the rules in force (a poll)."""
+        running = self._running
+        if running is not None and not running.done() and running.get_loop() is asyncio.get_running_loop():
+            return await asyncio.shield(running) if wait else False
+        if not self.changed():
+            return False
+        self._running = asyncio.ensure_future(self._reload_until_settled(worker))
+        return await asyncio.shield(self._running)
+
+    async def _reload_until_settled(self, worker: Callable[..., Awaitable[Any]]) -> bool:
+        changed = False
+        while self.changed():
+            outcome = await worker(self._load_locked)
+            if outcome is None:
+                break
+            changed = self.put_in_force(outcome) or changed
+        return changed
+
+    def _load_locked(self) -> Reload | None:
+        with self._lock:
+            return self.load_changed()
+
+    def load_changed(self) -> Reload | None:
+        """The slow half, for a worker thread: load, validate, guard and prepare (compile) the
+        folder if it changed; None if it did not. The rules in force are not touched."""
+        base = self.rules
+        current = _fingerprint(self.folder)
+        if current in (base.fingerprint, self._refused):
+            return None
+        try:
+            rules = load_rules(self.folder)
+        except ConfigError as exc:
+            return Reload(current, base, error=exc, text=f"rules refused, the previous rules stay in force:\n{exc}")
+        problem = shrink_problem(base, rules, _expected_removals(self.folder))
+        if problem is not None:
+            exc = ConfigError([ConfigProblem(str(self.folder), None, problem)])
+            return Reload(current, base, error=exc, text=f"rules refused: {problem}")
+        if self.prepare is not None:
+            self.prepare(rules)
+        return Reload(current, base, rules=rules)
+
+    def put_in_force(self, outcome: Reload) -> bool:
+        """The quick half, on the caller's thread (the event loop): swap the new rules in, or
+        record the refusal (the old rules stay). False too when the rules in force are no longer
+        the ones `outcome` was checked against."""
+        if outcome.base is not self.rules:
+            return False
+        if outcome.rules is None:
+            assert outcome.error is not None
+            return self._refuse(outcome.fingerprint, outcome.error, outcome.text)
+        rules, replaced = outcome.rules, self.rules
+        old = {p.name.casefold() for p in replaced.people}
+        _forget_removals(self.folder, old - {p.name.casefold() for p in rules.people})
+        self.rules = rules
+        self.last_error = None
+        self._refused = None
+        replaced.forget_compiled()  # freed now, not at the next full collection
+        del replaced, outcome
+        self._settle_heap()
         log.info("rules reloaded: %d people, %d incident types", len(rules.people), len(rules.incident_types))
         if not rules.people:
             log.warning("the watchlist is now empty: no person is watched")
         return True
 
-    def _refuse(self, current: tuple[tuple[str, int, int], ...], exc: ConfigError, text: str) -> bool:
+    def keep_heap_frozen(self) -> None:
+        """From now on settle the heap at every swap (`watcher run`: a long-lived process whose
+        loop must not stall); settled once now."""
+        self.freeze_heap = True
+        self._settle_heap()
+
+    def _settle_heap(self) -> None:
+        """With `freeze_heap`: the rules just put in force, and everything older, out of future
+        full collections (see the module's docstring). Young cyclic garbage is collected first
+        (gen 0 and 1: milliseconds), so little is frozen that will never be used again."""
+        if self.freeze_heap:
+            gc.collect(1)
+            gc.freeze()
+
+    def _refuse(self, current: Fingerprint, exc: ConfigError, text: str) -> bool:
         log.error("%s", text)
         self.last_error = exc
         self._refused = current

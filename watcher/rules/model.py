@@ -240,6 +240,12 @@ class Rules:
             self._compiled[key] = build(self)
         return self._compiled[key]
 
+    def forget_compiled(self) -> None:
+        """Drop the compiled forms (these rules were replaced): the matcher refers back to its
+        rules, so the pair is freed now instead of at the next full collection. Whoever still
+        holds these rules gets a fresh compile if they match again."""
+        self._compiled.clear()
+
 
 def _fingerprint(folder: Path) -> tuple[tuple[str, int, int], ...]:
     out = []
