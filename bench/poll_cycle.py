@@ -47,6 +47,7 @@ import gc
 import inspect
 import io
 import math
+import os
 import pstats
 import shutil
 import sys
@@ -69,6 +70,7 @@ from watcher.models import Response
 from watcher.delivery.notifiers.console import ConsoleNotifier
 from watcher.sources import _feedparse
 from watcher.sources.rss import parse_feed
+from watcher.workers import ParsePool
 
 SECTION = "## Poll cycle (bench/poll_cycle.py)"
 PER_FEED = 50
@@ -137,10 +139,25 @@ class Cycle:
 WATCHER_CONCURRENCY = inspect.signature(Fetcher).parameters["concurrency"].default
 
 
-async def two_cycles(paths: Paths, *, concurrency: int | None = None,
+def worker_cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system) the parse pool's worker processes have used so far (Linux)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def two_cycles(paths: Paths, *, concurrency: int | None = None, workers: int | None = None,
                      profiler: cProfile.Profile | None = None) -> tuple[Cycle, Cycle | None]:
-    """A fresh cycle into an empty database, then (without a profiler) an all-304 cycle."""
+    """A fresh cycle into an empty database, then (without a profiler) an all-304 cycle.
+    `workers`: the parse pool's worker processes instead of watcher's default (0: in-process)."""
     app = App.build(paths, env={}, notifiers={"console": ConsoleNotifier()})
+    if workers is not None:
+        app.parse_pool = ParsePool(workers)
     if concurrency is not None:  # diagnosis: a wider limit and an httpx pool to match
         await app.fetcher.aclose()
         pool = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -152,9 +169,14 @@ async def two_cycles(paths: Paths, *, concurrency: int | None = None,
             gc.collect()
             if profiler is not None:
                 profiler.enable()
-            c0, t0 = time.process_time(), time.perf_counter()
+            c0, t0, w0 = time.process_time(), time.perf_counter(), worker_cpu(app.parse_pool.pids())
             reports = await app.poll(sources)
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            workers_cpu = worker_cpu(app.parse_pool.pids()) - w0
+            if workers_cpu:
+                print(f"{label}: the parse pool's workers used {workers_cpu:.2f}s CPU on top "
+                      f"({app.parse_pool.sent} polls parsed there)", flush=True)
+            cpu += workers_cpu  # CPU of the whole cycle, on every core
             if profiler is not None:
                 profiler.disable()
             out.append(Cycle(label, reports, wall, cpu))
@@ -217,6 +239,8 @@ def main() -> int:
                         help="skip the wider-concurrency cycles and the profile")
     parser.add_argument("--wide", type=int, default=250,
                         help="concurrency and httpx pool of the diagnosis cycles (default 250)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="parse pool worker processes (default: watcher's own; 0: parse in-process)")
     parser.add_argument("--write", dest="write", action="store_true", default=None)
     parser.add_argument("--no-write", dest="write", action="store_false")
     args = parser.parse_args()
@@ -251,7 +275,7 @@ def main() -> int:
         def paths(name: str) -> Paths:
             return Paths(feeds=work / "feeds.yaml", rules=work / "rules", state=work / name)
 
-        fresh, again = asyncio.run(two_cycles(paths("state")))
+        fresh, again = asyncio.run(two_cycles(paths("state"), workers=args.workers))
         results["fresh"], results["304"] = fresh, again  # type: ignore[assignment]
         for c in (fresh, again):
             print(f"{c.label:>5} cycle: {c.wall:.2f}s wall, {c.cpu:.2f}s CPU; ok {c.ok}, new items {c.new:,}, "

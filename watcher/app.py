@@ -33,6 +33,7 @@ from watcher.rules import RulesHolder
 from watcher.sources import Source, build_source
 from watcher.store import Store
 from watcher.store.privacy import exposed, secure_state
+from watcher.workers import ParsePool
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,9 @@ class App:
     _feeds_seen: tuple[int, int] | None = field(default=None, repr=False)  # feeds.yaml (mtime, size) in force
     heartbeat: Heartbeat | None = None  # WATCHER_HEARTBEAT_URL (delivery/heartbeat.py)
     _all_failing: bool = field(default=False, repr=False)  # "every source fails" was said
+    # parse and match of busy cycles on the other cores: off (0 workers) until it pays on 2 cores
+    # (measured in #16: the loop's own store and incident work is the bound); ParsePool() sizes it
+    parse_pool: ParsePool = field(default_factory=lambda: ParsePool(0))
 
     @classmethod
     def build(
@@ -141,7 +145,7 @@ class App:
                 self._defaults = default_destinations(self.notifiers, self.rules.rules.routes.chats())
             self._context = Context(self.store, self.fetcher, lambda: self.rules.rules, self._defaults, self.clock,
                                     window=settings.window, evidence=settings.evidence,
-                                    archive=self.archive is not None)
+                                    archive=self.archive is not None, parser=self.parse_pool)
         return self._context
 
     def enabled(self, only: tuple[str, ...] = ()) -> list[Source]:
@@ -154,12 +158,12 @@ class App:
             chosen = [known[i] for i in only]
         return chosen
 
-    async def refresh_rules(self) -> bool:
+    async def refresh_rules(self, *, wait: bool = False) -> bool:
         """Reload the rules if a file changed, in a worker thread: loading and compiling a long
-        watchlist takes seconds that must not stall the event loop's polls and deliveries."""
-        if not self.rules.changed():
-            return False
-        changed = await asyncio.to_thread(self.rules.refresh)
+        watchlist must not stall the event loop's polls and deliveries; the old rules serve
+        until the new ones are swapped in on the loop. A poll that finds a reload running goes
+        on with the rules in force; `wait` (a monitor's edit) waits until it is in force."""
+        changed = await self.rules.refresh_async(wait=wait)
         if changed:
             self.sync_destinations()
         return changed
@@ -349,6 +353,7 @@ class App:
                             waiting, destination)
 
     async def aclose(self) -> None:
+        await self.parse_pool.close()
         await self.fetcher.aclose()
         for notifier in {id(n): n for n in [*self.notifiers.values(), self.admin] if n is not None}.values():
             close = getattr(notifier, "aclose", None)

@@ -1,9 +1,9 @@
 """Polite, bounded HTTP for every source: one client, conditional GET, caps on size and time.
 
 Why each limit exists:
-- a global semaphore bounds open connections (100: a poll is waiting on the network, so fewer
-  would make 1,000 feeds wait on each other), a per-host one (2) keeps us from hammering one
-  site (RFE/RL serves a dozen of our feeds from a few hosts);
+- a global semaphore bounds open connections (256, httpx's pools sized to match: a poll waits on
+  the network, so fewer would make 1,000 feeds wait on each other), a per-host one (2) keeps us
+  from hammering one site (RFE/RL serves a dozen of our feeds from a few hosts);
 - a total deadline per request, because httpx's read timeout resets on every byte and a server
   that trickles one byte a second would otherwise hold a slot forever;
 - a body cap checked against Content-Length before reading, and again while streaming the
@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import importlib.util
+import sys
 import zlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +35,9 @@ from watcher.errors import FetchFailed, NotModified, SourceBlocked, TooLarge
 from watcher.models import Response
 from watcher.ssrf import ALLOW_PRIVATE, PrivateAddress, Resolver, guarded_transport, request_guard, system_resolver
 from watcher.ssrf import is_private as _is_private  # noqa: F401  (tests and older callers import it from here)
+
+if importlib.util.find_spec("sniffio") is None:  # httpcore imports it (optional, absent with anyio 4) for each
+    sys.modules.setdefault("sniffio", None)  # type: ignore[assignment]  # lock: a sys.path scan each, 6 a request
 
 USER_AGENT = f"watcher/{__version__} (human-rights news monitor; +https://github.com/watcher-monitor)"
 MAX_BYTES = 10 * 1024 * 1024
@@ -200,7 +205,7 @@ class Fetcher:
         self,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
-        concurrency: int = 100,
+        concurrency: int = 256,
         per_host: int = 2,
         timeout: float = 20.0,
         total_timeout: float = 60.0,
@@ -216,6 +221,11 @@ class Fetcher:
         self._transport = transport
         self._resolver = resolver
         self._slots = asyncio.Semaphore(concurrency)
+        # httpx's pools as wide as the semaphore, split by host (httpcore scans all of a pool's
+        # connections for each request); one host always uses one shard, so it reuses connections
+        self._shards = max(1, concurrency // 32)
+        self._limits = httpx.Limits(max_connections=concurrency, keepalive_expiry=5.0,
+                                    max_keepalive_connections=max(2, concurrency // self._shards))
         self._per_host = per_host
         self._host_slots: dict[str, asyncio.Semaphore] = {}
         self._timeout = httpx.Timeout(timeout)
@@ -223,17 +233,18 @@ class Fetcher:
         self.max_bytes = max_bytes
         self._max_redirects = max_redirects
         self._user_agent = user_agent
-        # one client per proxy and per allow_private, so a connection opened for a source that may
+        # one client per proxy, per allow_private and per shard, so a connection opened for a source that may
         # reach private addresses is never reused for one that may not
-        self._clients: dict[tuple[str | None, bool], httpx.AsyncClient] = {}
+        self._clients: dict[tuple[str | None, bool, int], httpx.AsyncClient] = {}
         self.clock = clock
         self.sleep = sleep
         self.max_wait = max_wait
         self.allow_private = allow_private
 
-    def _client(self, proxy: str | None) -> httpx.AsyncClient:
+    def _client(self, proxy: str | None, host: str = "") -> httpx.AsyncClient:
         private = ALLOW_PRIVATE.get()
-        key = (None, False) if self._transport is not None else (proxy, private)
+        shard = zlib.crc32(host.encode()) % self._shards
+        key = (None, False, 0) if self._transport is not None else (proxy, private, shard)
         client = self._clients.get(key)
         if client is None:
             kwargs: dict[str, Any] = {}
@@ -241,10 +252,11 @@ class Fetcher:
                 kwargs["transport"] = self._transport
             elif proxy:
                 kwargs["proxy"] = proxy
-            elif not private and (guarded := guarded_transport(self._resolver)) is not None:
+            elif not private and (guarded := guarded_transport(self._resolver, self._limits)) is not None:
                 kwargs["transport"] = guarded
             client = httpx.AsyncClient(
                 timeout=self._timeout,
+                limits=self._limits,  # for httpx's own transport (direct to private hosts, proxies)
                 follow_redirects=True,
                 max_redirects=self._max_redirects,
                 headers={"User-Agent": self._user_agent, "Accept-Encoding": "gzip, deflate"},
@@ -332,7 +344,7 @@ class Fetcher:
     async def _get(
         self, url: str, proxy: str | None, params: Params, headers: dict[str, str]
     ) -> Response:
-        client = self._client(proxy)
+        client = self._client(proxy, urlsplit(url).hostname or "")
         async with client.stream("GET", url, params=params, headers=headers) as resp:
             now = self.clock()
             resp_headers = {k.lower(): v for k, v in resp.headers.items()}

@@ -28,6 +28,7 @@ from watcher.rules import Rules
 from watcher.sources import Source
 from watcher.sources.base import FetchContext
 from watcher.store import Store, iso, parse_iso
+from watcher.workers import ParsePool, Parsed, parse_here
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class Context:
     window: timedelta = DEFAULT_WINDOW  # how close in time two reports of one incident are
     evidence: bool = True  # keep the pages of alerted incidents (watcher/evidence)
     archive: bool = False  # and ask the Internet Archive to save them
+    parser: ParsePool | None = None  # parse and match busy cycles on the other cores (watcher/workers.py)
 
     @property
     def filing(self) -> Filing:
@@ -78,9 +80,26 @@ def quiet_threshold(source: Source, recent: list[datetime]) -> timedelta:
 
 async def poll_source(source: Source, ctx: Context, *, respect_backoff: bool = True) -> PollReport:
     """Poll one source; never raises for the source's own faults."""
+    if ctx.parser is None:
+        return await _poll_source(source, ctx, respect_backoff)
+    with ctx.parser.polling():  # how many polls are in flight decides where parsing pays
+        return await _poll_source(source, ctx, respect_backoff)
+
+
+async def _parse(source: Source, ctx: Context, responses: list[Response], first_run: bool) -> Parsed:
+    """Here, or in a worker process when the cycle is busy; a first poll's items are all new,
+    so the worker matches them too (later polls match only what the store finds new, here)."""
+    if ctx.parser is None:
+        return parse_here(source, responses)
+    return await ctx.parser.parse(source, responses, ctx.rules(), match=first_run)
+
+
+async def _poll_source(source: Source, ctx: Context, respect_backoff: bool) -> PollReport:
     store, now = ctx.store, ctx.clock()
-    store.ensure_source(source.id, source.type)
-    state = store.source(source.id) or {}
+    state = store.source(source.id)
+    if state is None or state.get("type") != source.type:  # a write only when the row is missing or stale
+        store.ensure_source(source.id, source.type)
+        state = store.source(source.id) or {}
     next_after = parse_iso(state.get("next_poll_after"))
     if respect_backoff and next_after is not None and now < next_after:
         return PollReport(source.id, state.get("state", "new"), skipped=True)
@@ -96,7 +115,8 @@ async def poll_source(source: Source, ctx: Context, *, respect_backoff: bool = T
     private = ALLOW_PRIVATE.set(source.settings.allow_private)
     try:
         responses = await source.fetch(ctx.fetcher, fetch_ctx)
-        items = _last_per_key([item for response in responses for item in source.parse(response)])
+        parsed = await _parse(source, ctx, responses, fetch_ctx.first_run)
+        items = _last_per_key(parsed.items)
         if source.snapshot:
             items += _vanished(source, store, fetch_ctx, items, now)
     except NotModified:
@@ -110,7 +130,7 @@ async def poll_source(source: Source, ctx: Context, *, respect_backoff: bool = T
         return _record_failure(source, ctx, state, now, "failing", f"internal error: {type(exc).__name__}: {exc}", None)
     finally:
         ALLOW_PRIVATE.reset(private)
-    return _record_items(source, ctx, state, now, responses, items, fetch_ctx.state)
+    return _record_items(source, ctx, state, now, responses, items, fetch_ctx.state, parsed)
 
 
 def _last_per_key(items: list[Item]) -> list[Item]:
@@ -138,7 +158,7 @@ def _vanished(source: Source, store: Store, fetch_ctx: FetchContext, items: list
 
 def _record_items(
     source: Source, ctx: Context, state: dict, now: datetime, responses: list[Response], items: list[Item],
-    source_state: dict,
+    source_state: dict, parsed: Parsed,
 ) -> PollReport:
     store = ctx.store
     rules = ctx.rules()
@@ -149,7 +169,10 @@ def _record_items(
         muted = store.active_mutes(source.id, now)
         new, sightings, reused = store.add_items(items, now)
         for stored in sorted(new, key=lambda n: n.item.published):  # oldest first: cases build in order
-            analysis = matcher.analyse(stored.item.text())
+            text = stored.item.text()
+            analysis = parsed.analysis(text, rules)
+            if analysis is None:
+                analysis = matcher.analyse(text)
             filed = file_item(store, stored.id, stored.item, analysis, rules, ctx.filing, now, muted=muted,
                               people_only=source.alerts == "people", silent=silent)
             alerts += filed.alerts
@@ -212,6 +235,14 @@ def _ok_fields(state: dict, now: datetime, health: str) -> dict:
     }
 
 
+def _maybe_quiet(source: Source, silence: timedelta) -> bool:
+    """False when `silence` is under every threshold quiet_threshold could give: an unchanged feed
+    then needs no look at its recent items (most 304s of a cycle)."""
+    if source.settings.quiet_after is not None:
+        return silence > source.settings.quiet_after
+    return silence > max(timedelta(days=1), 3 * source.settings.every)
+
+
 def _record_unchanged(source: Source, ctx: Context, state: dict, now: datetime) -> PollReport:
     if not (state.get("etag") or state.get("last_modified")):
         # 304 is an answer to "has it changed since the copy I have?": asked without validators,
@@ -221,7 +252,9 @@ def _record_unchanged(source: Source, ctx: Context, state: dict, now: datetime) 
                                " the feed", None)
     last_new = state.get("last_new_item")
     health = "ok"
-    if last_new and now - datetime.fromisoformat(last_new) > quiet_threshold(source, ctx.store.recent_published(source.id)):
+    silence = now - datetime.fromisoformat(last_new) if last_new else None
+    if silence is not None and _maybe_quiet(source, silence) and \
+            silence > quiet_threshold(source, ctx.store.recent_published(source.id)):
         health = "quiet"
     with ctx.store.transaction():
         ctx.store.update_source(source.id, **_ok_fields(state, now, health))

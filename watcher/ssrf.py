@@ -178,23 +178,25 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport for direct connections, with the GuardedBackend underneath.
 
     httpx has no argument for a network backend, so the connection pool is rebuilt with the
-    settings httpx's defaults would give it (100 connections, 20 kept alive for 5 s)."""
+    settings httpx's defaults would give it (100 connections, 20 kept alive for 5 s) unless
+    `limits` says otherwise (the Fetcher sizes it to its own concurrency)."""
 
-    def __init__(self, backend: httpcore.AsyncNetworkBackend):
+    def __init__(self, backend: httpcore.AsyncNetworkBackend, limits: httpx.Limits | None = None):
         super().__init__()
+        limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(),
-            max_connections=100,
-            max_keepalive_connections=20,
-            keepalive_expiry=5.0,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
             network_backend=backend,
         )
 
 
-def guarded_transport(resolver: Resolver = system_resolver) -> GuardedTransport | None:
+def guarded_transport(resolver: Resolver = system_resolver, limits: httpx.Limits | None = None) -> GuardedTransport | None:
     """The transport for direct connections, or None when the environment sends requests through
     a proxy (HTTP_PROXY, ...): then httpx's own transport is kept (a guarded one would bypass the
     proxy), and only each hop's host can be checked, since the proxy does the connecting."""
     if any(key in ("http", "https", "all") for key in urllib.request.getproxies()):
         return None
-    return GuardedTransport(GuardedBackend(resolver))
+    return GuardedTransport(GuardedBackend(resolver), limits)
