@@ -129,13 +129,29 @@ class Overlap:
 
 
 def overlap(report: Mapping[str, str], incident: Mapping[str, str]) -> Overlap:
-    """The keys a report shares with an incident and their weight (each incident key counts once)."""
+    """The keys a report shares with an incident and their weight (each incident key counts once).
+
+    Each report key is compared only with the incident keys that could be the same name: those
+    with the same first three or last three letters. `same_name` holds for no other pair (equal
+    keys and a declension share the start; a key with one letter more shares the start, or, when
+    the letter is among the first three, the end), so the result is that of comparing every
+    pair, in the incident's order, at a cost that does not grow with both sides' product: an
+    incident with many reports holds hundreds of keys, and every new report within the window is
+    compared with it."""
+    order = {key: at for at, key in enumerate(incident)}
+    by_start: dict[str, list[str]] = {}
+    by_end: dict[str, list[str]] = {}
+    for key in incident:
+        by_start.setdefault(key[:3], []).append(key)
+        by_end.setdefault(key[-3:], []).append(key)
     shared: dict[str, str] = {}
     used: set[str] = set()
     for key, kind in report.items():
-        for other, other_kind in incident.items():
+        near = {*by_start.get(key[:3], ()), *by_end.get(key[-3:], ())}
+        for other in sorted(near, key=order.__getitem__):
             if other in used or not same_name(key, other):
                 continue
+            other_kind = incident[other]
             strongest = kind if _PRIORITY[kind] <= _PRIORITY[other_kind] else other_kind
             shared[key] = strongest
             used.add(other)
