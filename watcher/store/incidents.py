@@ -18,13 +18,30 @@ from watcher.store.times import iso
 _JSON_LISTS = ("people", "incident_types", "origin", "host")
 
 
+_PARSED: dict[str, Any] = {}  # JSON text -> its value: a new report reads every incident of its window again
+_PARSED_MAX = 8192
+
+
+def _json(text: str | None, empty: str) -> Any:
+    """json.loads, remembered by the text (bounded), returned as a fresh shallow copy: the
+    columns hold lists of strings and a dict of strings, so a copy cannot share anything a
+    caller could change."""
+    text = text or empty
+    value = _PARSED.get(text)
+    if value is None:
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        value = _PARSED[text] = json.loads(text)
+    return dict(value) if isinstance(value, dict) else list(value)
+
+
 def _decode(row: sqlite3.Row | None) -> dict[str, Any] | None:
     if row is None:
         return None
     out = dict(row)
     for key in _JSON_LISTS:
-        out[key] = json.loads(out.get(key) or "[]")
-    out["keys"] = json.loads(out.get("keys") or "{}")
+        out[key] = _json(out.get(key), "[]")
+    out["keys"] = _json(out.get("keys"), "{}")
     return out
 
 
