@@ -43,7 +43,9 @@ for p in (str(ROOT), str(BENCH)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from match import SEED, code_version, make_items, make_people
+import os
+
+from match import SEED, code_version, make_items, make_people, make_people_colliding
 
 TODAY = "2026-11-23"
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
@@ -100,8 +102,11 @@ def table(head: list[str], rows: list[list[str]], align: str | None = None) -> l
 
 
 def people(count: int):
-    """The first `count` of bench/match.py's seeded 10,000-person watchlist."""
-    return make_people(max(count, 1), random.Random(SEED))[:count]
+    """The first `count` of bench/match.py's seeded watchlist: names that collide like a real
+    list's (shared surnames and given names; issue #16), or with BENCH_NAMES=distinct the
+    syllable-built list of the earlier runs, whose names rarely collide."""
+    make = make_people if os.environ.get("BENCH_NAMES") == "distinct" else make_people_colliding
+    return make(max(count, 1), random.Random(SEED))[:count]
 
 
 def incident_rules():
