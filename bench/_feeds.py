@@ -43,8 +43,6 @@ for p in (str(ROOT), str(BENCH)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-import os
-
 from match import SEED, code_version, make_items, make_people, make_people_colliding
 
 TODAY = "2026-11-23"

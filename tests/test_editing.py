@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import os
 import shutil
@@ -282,3 +283,83 @@ def test_other_layouts(tmp_path: Path, store: Store, people: str, after_add: str
     else:
         editor.remove_person("cli:anna", "Cem Three")
     assert text(folder / "people.yaml") == after_remove
+
+
+# -- off the event loop (the bot) ----------------------------------------------------------
+
+
+def test_bot_edits_run_in_a_worker_thread_serialised_and_audited_on_the_loop(
+        rules: Path, store: Store, editor: RulesEditor, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`off_loop` runs the edit's parsing and validation off the loop's thread, writes its audit
+    row on the loop's (the Store's connection is bound to it: sqlite would raise elsewhere), and
+    edits from concurrent tasks never interleave or lose each other's change."""
+    from watcher.rules.writer import RulesWriter, off_loop
+
+    steps: list[tuple[str, int]] = []  # (what, thread) in the order they happened
+    validate = RulesWriter._validate
+
+    def recorded_validate(self: RulesWriter, texts: dict[str, str]) -> None:
+        steps.append(("validate in", threading.get_ident()))
+        threading.Event().wait(0.02)  # widen the window another edit could slip into
+        validate(self, texts)
+        steps.append(("validate out", threading.get_ident()))
+
+    transaction = store.transaction
+
+    def recorded_transaction():  # type: ignore[no-untyped-def]
+        steps.append(("audit", threading.get_ident()))
+        return transaction()
+
+    monkeypatch.setattr(RulesWriter, "_validate", recorded_validate)
+    monkeypatch.setattr(store, "transaction", recorded_transaction)
+
+    async def main() -> tuple[int, list[object]]:
+        loop_thread = threading.get_ident()
+        done = await asyncio.gather(
+            off_loop(lambda: editor.add_person("telegram:1", "Farrukh Tursunov")),
+            off_loop(lambda: editor.add_person("telegram:2", "Gulnara Saidova")),
+            off_loop(lambda: editor.remove_person("telegram:3", "Dilshod Rahimov")),
+            off_loop(lambda: editor.add_person("telegram:4", "Bakhodir Karimov")),  # a duplicate
+            return_exceptions=True)
+        return loop_thread, done
+
+    loop_thread, done = asyncio.run(main())
+    assert [type(d) for d in done] == [Edit, Edit, Edit, EditRefused]
+    assert {p.name for p in load_rules(rules).people} == {"Bakhodir Karimov", "Farrukh Tursunov", "Gulnara Saidova"}
+    assert sorted(r["who"] for r in editor.history()) == ["telegram:1", "telegram:2", "telegram:3"]
+    assert "# comment inside the entry" in text(rules / "people.yaml")
+    assert [what for what, _ in steps] == ["validate in", "validate out", "audit"] * 3  # one edit at a time
+    assert all(thread != loop_thread for what, thread in steps if what.startswith("validate"))
+    assert all(thread == loop_thread for what, thread in steps if what == "audit")
+    import gc
+    assert gc.isenabled()  # the collector paused during the edits is back on
+
+
+def test_preview_pages_read_every_stored_item_once_in_order(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from watcher.history import preview
+    from watcher.history.stored import items_seen
+    from watcher.models import Item
+
+    store.ensure_source("news", "rss")
+    with store.transaction():
+        for n, day in enumerate((1, 2, 2, 2, 3, 5, 5)):  # ties on first_seen across a page's edge
+            seen = datetime(2026, 10, day, tzinfo=UTC)
+            store.add_items([Item("news", f"k{n}", f"title {n}", "", f"https://x.example/{n}", seen,
+                                  content_hash=f"h{n}")], seen)
+    monkeypatch.setattr(preview, "PAGE", 2)
+    since = datetime(2026, 10, 2, tzinfo=UTC)
+    assert [s.id for s in preview._items_since(store, since)] == [s.id for s in items_seen(store, since)]
+    assert len(list(preview._items_since(store, since))) == 6
+
+
+def test_add_not_edits_one_line_of_a_long_file(rules: Path, editor: RulesEditor) -> None:
+    """A namesake goes into the person's flow `not:` list, or a new `not:` line, in place: the
+    rest of the file (comments, quotes, order) is byte for byte what it was."""
+    editor.add_not("cli:anna", "Bakhodir Karimov", "Islam Karimov Jr")
+    editor.add_not("cli:anna", "Dilshod Rahimov", "Dilshod Rahimov Sr")
+    assert text(rules / "people.yaml") == PEOPLE.replace(
+        "not: [Islam Karimov]", "not: [Islam Karimov, Islam Karimov Jr]").replace(
+        "    notes: lawyer, watched by the Dushanbe team\n",
+        "    notes: lawyer, watched by the Dushanbe team\n    not: [Dilshod Rahimov Sr]\n")
+    people = {p.name: p for p in load_rules(rules).people}
+    assert people["Dilshod Rahimov"].not_ == ("Dilshod Rahimov Sr",)

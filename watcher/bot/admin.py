@@ -74,7 +74,7 @@ class AdminMixin(BotParts):
 
     async def _admin_edit(self, update: Update, change: Callable[[str], Edit], restart: bool = False) -> None:
         try:
-            edit = change(self._who(update))
+            edit = await self._apply(update, change)
         except EditRefused as exc:
             await self._reply(update, f"Not changed: {exc}")
             return

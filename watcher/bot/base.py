@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+
+from watcher.rules.writer import Edit, off_loop
 
 if TYPE_CHECKING:
     from watcher.app import App  # the composition root; the bot only uses what it holds
@@ -90,9 +93,17 @@ class BotParts:
         if update.effective_message:
             await update.effective_message.reply_text(text[:4000], **kwargs)
 
+    async def _apply(self, update: Update, change: Callable[[str], Edit]) -> Edit:
+        """Make an edit (RulesEditor, MonitorsEditor, FeedsEditor) in a worker thread: at 10,000
+        people it parses and validates for seconds, which must not stall polls and deliveries.
+        Its audit row is written on this loop (the Store's thread); EditRefused comes through."""
+        who = self._who(update)
+        return await off_loop(lambda: change(who))
+
     async def _refresh_rules(self) -> None:
-        """Put an edit in force at once, in a worker thread (a long watchlist must not stall the loop)."""
-        await self.app.refresh_rules()
+        """Put an edit in force at once, in a worker thread (a long watchlist must not stall the loop);
+        if a reload is already running, wait for it and the one that follows with this edit."""
+        await self.app.refresh_rules(wait=True)
 
     # -- confirmations ---------------------------------------------------------------------
 

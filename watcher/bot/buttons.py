@@ -93,7 +93,7 @@ class ButtonsMixin(BotParts):
                 await query.edit_message_text(f"Not changed: {self._pending_label(pending)}")
             return
         try:
-            edit = self._apply_pending(self._who(update), pending)
+            edit = await self._apply(update, lambda who: self._apply_pending(who, pending))
         except EditRefused as exc:
             await query.answer("Not changed")
             await self._outcome(update, f"Not changed: {exc}", in_place)

@@ -4,7 +4,8 @@
 stored items of the last 30 days (the five most recent it would have matched, the alerts per
 week it would have produced: watcher.history.preview), then wait for the confirm button. Every
 edit goes through `RulesEditor` (comments kept, validated, locked, atomic, audited as
-telegram:<id>), and the rules in force are reloaded at once.
+telegram:<id>), and the rules in force are reloaded at once. Previews and edits run in a worker
+thread (`off_loop`): at 10,000 people they take seconds, and polls and alerts must go on.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from watcher.errors import EditRefused
 from watcher.history.preview import preview_keyword, preview_person
 from watcher.matching.variants import describe_variants
 from watcher.rules import Edit, Person
+from watcher.rules.writer import off_loop
 
 log = logging.getLogger("watcher.bot")
 
@@ -48,10 +50,11 @@ class EditingMixin(BotParts):
         except (EditRefused, ValueError) as exc:
             await self._reply(update, f"Not added: {exc}")
             return
-        rules = self.app.rules.rules
-        preview = preview_person(self.app.store, rules, person, self.app.clock())
+        rules, store, now = self.app.rules.rules, self.app.store, self.app.clock()
+        # seconds at 10,000 people and a month of a thousand feeds: in a worker thread
+        preview, described = await off_loop(lambda: (preview_person(store, rules, person, now),
+                                                     describe_variants(name, rules)))
         token = self._remember("watch", update, name, aliases, country)
-        described = describe_variants(name, rules)
         variants = described[:6] + described[-1:]  # the spellings, and when the surname alone counts
         header = f"Watch {name}" + (f" ({country})" if country else "")
         text = "\n".join([header, *([f"aliases: {', '.join(aliases)}"] if aliases else []), *variants,
@@ -69,7 +72,8 @@ class EditingMixin(BotParts):
             return
         type_id, lang, word = parts[0], parts[1].lower(), " ".join(parts[2].split())
         try:
-            preview = preview_keyword(self.app.store, self.app.rules.rules, type_id, lang, word, self.app.clock())
+            rules, store, now = self.app.rules.rules, self.app.store, self.app.clock()
+            preview = await off_loop(lambda: preview_keyword(store, rules, type_id, lang, word, now))
         except EditRefused as exc:
             await self._reply(update, f"Not changed: {exc}")
             return
@@ -86,7 +90,7 @@ class EditingMixin(BotParts):
 
     async def _edit(self, update: Update, change: Callable[[str], Edit]) -> None:
         try:
-            edit = change(self._who(update))
+            edit = await self._apply(update, change)
         except EditRefused as exc:
             await self._reply(update, f"Not changed: {exc}")
             return

@@ -31,6 +31,7 @@ from watcher.rules.holder import forget_removed_by_command, note_removed_by_comm
 from watcher.rules.model import _LANG
 from watcher.rules.writer import Edit, RulesWriter, _Change
 from watcher.rules.yamledit import (
+    add_key_lines,
     append_lines,
     append_to,
     detect_indent,
@@ -55,7 +56,8 @@ def _clean(value: str) -> str:
 
 
 class RulesEditor(RulesWriter):
-    """Edits of the rules folder by monitors. Use one per thread (a Store is per thread)."""
+    """Edits of the rules folder by monitors. From an event loop, run each with `off_loop` (writer.py):
+    seconds of parsing at 10,000 people happen in a worker thread, the audit row on the loop."""
 
     # -- people ---------------------------------------------------------------------------
 
@@ -178,6 +180,7 @@ class RulesEditor(RulesWriter):
             appended, line_text = append_to(text, words, namesake, indent)
             if not appended:
                 person["not"] = flow([namesake])
+                line_text = add_key_lines(text, tree["people"], index, "not", person["not"], indent)
             return self._commit(who, texts, _Change(
                 file, text, line_text, tree, indent, Counter(), "not",
                 {"person": name, "before": before, "after": before + [namesake]},

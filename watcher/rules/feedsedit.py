@@ -25,7 +25,6 @@ An import is one edit: every new source is written at once or none is.
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 import re
@@ -44,7 +43,7 @@ from ruamel.yaml.error import MarkedYAMLError
 
 from watcher.errors import ConfigError, EditRefused
 from watcher.http import utcnow
-from watcher.rules.writer import Edit, RulesWriter, _Change, _fsync_dir, _thread_lock
+from watcher.rules.writer import Edit, RulesWriter, _Change, _fsync_dir, _thread_lock, audit
 from watcher.rules.yamledit import (
     Indent,
     append_lines,
@@ -57,7 +56,7 @@ from watcher.rules.yamledit import (
     remove_item,
     render_item,
 )
-from watcher.store import Store, iso
+from watcher.store import Store
 from watcher.yamlfile import _plain, refuse_aliases
 
 __all__ = ["Edit", "FeedsEditor", "url_key"]
@@ -93,7 +92,8 @@ def _check_url(url: str) -> str:
 
 
 class FeedsEditor:
-    """Edits of one feeds.yaml. Use one per thread (a Store is per thread)."""
+    """Edits of one feeds.yaml. From an event loop, run each with `off_loop` (writer.py): the audit row
+    goes back to the loop's thread, which owns the Store."""
 
     def __init__(self, path: Path, store: Store, validate: Callable[[str], None],
                  clock: Callable[[], datetime] = utcnow):
@@ -262,10 +262,7 @@ class FeedsEditor:
                               f"{exc}", exc.problems) from None
         self._replace(change.new_text, mode)
         try:
-            with self.store.transaction():
-                self.store.conn.execute(
-                    "INSERT INTO audit (at, who, action, file, detail) VALUES (?, ?, ?, ?, ?)",
-                    (iso(self.clock()), who, change.action, change.file, json.dumps(change.detail, ensure_ascii=False)))
+            audit(self.store, self.clock, who, change)  # on the Store's thread, also inside off_loop
         except BaseException:
             try:
                 if old_text is None:

@@ -20,13 +20,24 @@ a file and never silently keeps old rules because an edit broke them:
   Temporary names do not end in .yaml, so the loader never picks them up.
 - Audit. Each edit writes who/when/what (the entry before and after, as JSON) to the `audit`
   table right after the file is replaced; if that fails the old file is put back.
+- Off the event loop. At 10,000 watched people an edit takes seconds (ruamel's round-trip
+  parse of people.yaml, then the whole folder validated), so the bot runs it with `off_loop`:
+  in a worker thread, while its Store work (the audit row, on the app's connection, which is
+  bound to the loop's thread) is handed back to the loop (`on_store_thread`) and waited for,
+  under the lock, so "written, audited" still happens together or not at all.
+- One parse. The round-trip tree (comments, line numbers) is built once per edit, for the file
+  edited; what the files hold (`plain_of`) and the check of the edited text use the fast loader
+  that `load_rules` uses (watcher.yamlfile), with the round-trip parse only as a fallback.
 
 Names are never logged above DEBUG.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import fcntl
+import gc
 import json
 import logging
 import os
@@ -39,20 +50,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ruamel.yaml.error import MarkedYAMLError
 
 from watcher.errors import ConfigError, EditRefused
 from watcher.http import utcnow
 from watcher.rules.model import load_rules
-from watcher.rules.yamledit import Indent, comment_lines, dump, parse, remember_plain
+from watcher.rules.yamledit import Indent, comment_lines, dump, fast_plain, parse, remember_plain
 from watcher.store import Store, iso
 from watcher.yamlfile import _plain, refuse_aliases
 
 log = logging.getLogger(__name__)
 
 LOCK_FILE = ".lock"
+STORE_WAIT = 30.0  # seconds a worker waits for the loop to do its Store work before giving up
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -63,6 +76,89 @@ class Edit:
     file: str
     summary: str
 
+
+
+# -- off the event loop --------------------------------------------------------------------
+
+_worker = threading.local()  # .loop: the event loop that `off_loop` runs this thread's edit for
+
+
+async def off_loop(edit: Callable[[], T]) -> T:
+    """Run an edit (any editor's method, bound in a lambda) in a worker thread, so the event
+    loop keeps polling and delivering while it parses and validates; its Store work is done on
+    this loop (`on_store_thread`). Edits stay serialised by the writer's lock."""
+    loop = asyncio.get_running_loop()
+
+    def run() -> T:
+        _worker.loop = loop
+        try:
+            with _no_full_collections():
+                return edit()
+        finally:
+            _worker.loop = None
+
+    return await asyncio.to_thread(run)
+
+
+_collector_off = 0  # edits running with the cyclic collector paused (see _no_full_collections)
+_collector_was_on = False
+_collector_guard = threading.Lock()
+
+
+@contextmanager
+def _no_full_collections() -> Iterator[None]:
+    """Pause the cyclic collector while an edit runs. The round-trip tree of a 10,000-person
+    people.yaml is about a million objects; built in a thread, it still triggers full collections
+    that walk it as it grows, each one C call holding the GIL for 100-400 ms, a stall of the
+    event loop however the threads share the GIL otherwise. The tree is freed by reference
+    counting when the edit ends; the last edit running switches the collector back on."""
+    global _collector_off, _collector_was_on
+    with _collector_guard:
+        if _collector_off == 0:
+            _collector_was_on = gc.isenabled()
+            gc.disable()
+        _collector_off += 1
+    try:
+        yield
+    finally:
+        with _collector_guard:
+            _collector_off -= 1
+            if _collector_off == 0 and _collector_was_on:
+                gc.enable()
+
+
+def on_store_thread(call: Callable[[], T]) -> T:
+    """Run `call` (which uses a Store) on the thread that owns the Store: here, or, inside
+    `off_loop`, on its event loop, waiting for the result. A loop that does not get to it within
+    STORE_WAIT (stopped, or blocked on this very lock) makes it an error, never a hang: the
+    caller then undoes the file change; a call that had already started is waited for."""
+    loop = getattr(_worker, "loop", None)
+    if loop is None or _running_loop() is loop:  # no loop to hand it to, or already on it
+        return call()
+    future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return  # given up by the worker: never run late
+        try:
+            future.set_result(call())
+        except BaseException as exc:  # handed to the worker, which re-raises it
+            future.set_exception(exc)
+
+    loop.call_soon_threadsafe(run)
+    try:
+        return future.result(timeout=STORE_WAIT)
+    except concurrent.futures.TimeoutError:
+        if future.cancel():
+            raise TimeoutError("the event loop did not write the audit row in time") from None
+        return future.result()  # running on the loop right now: it finishes
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 # -- locking ------------------------------------------------------------------------------
@@ -97,7 +193,8 @@ class _Change:
 
 class RulesWriter:
     """The locked, validated, atomic, audited write of one changed rules file. Subclassed by
-    `RulesEditor`; use one per thread (a Store is per thread)."""
+    `RulesEditor`; from an event loop, run its edits with `off_loop` (its Store belongs to the
+    loop's thread; the audit row is written there)."""
 
     def __init__(self, folder: Path, store: Store, clock: Callable[[], datetime] = utcnow):
         self.folder = Path(folder)
@@ -108,7 +205,8 @@ class RulesWriter:
 
     def history(self, limit: int = 50) -> list[dict[str, Any]]:
         """The latest audit rows, newest first; `detail` decoded from JSON."""
-        rows = self.store.conn.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (int(limit),))
+        rows = on_store_thread(lambda: self.store.conn.execute(
+            "SELECT * FROM audit ORDER BY id DESC LIMIT ?", (int(limit),)).fetchall())
         out = []
         for row in rows:
             item = dict(row)
@@ -185,7 +283,10 @@ class RulesWriter:
     @staticmethod
     def _checked_text(change: _Change) -> str:
         """The line edit if it holds exactly the intended data, else ruamel's re-emitted tree; and
-        either only if no comment line is lost (but those inside a removed entry)."""
+        either only if no comment line is lost (but those inside a removed entry).
+
+        The text is read back with the fast loader, as `load_rules` will read it; only when that
+        differs (or cannot read it) is it parsed again with the round trip, as before."""
         expected = _plain(change.tree)
         old_comments = comment_lines(change.old_text or "")
         problem = ""
@@ -193,10 +294,12 @@ class RulesWriter:
             candidate = make()
             if candidate is None:
                 continue
-            try:
-                got = _plain(parse(candidate, change.file))
-            except EditRefused:
-                got = object()
+            got = fast_plain(candidate)
+            if got != expected:
+                try:
+                    got = _plain(parse(candidate, change.file))
+                except EditRefused:
+                    got = object()
             if got != expected:
                 problem = problem or "the edited text would not hold the intended data"
                 continue
@@ -225,11 +328,7 @@ class RulesWriter:
             shutil.rmtree(check, ignore_errors=True)
 
     def _audit(self, who: str, change: _Change) -> None:
-        with self.store.transaction():
-            self.store.conn.execute(
-                "INSERT INTO audit (at, who, action, file, detail) VALUES (?, ?, ?, ?, ?)",
-                (iso(self.clock()), who, change.action, change.file, json.dumps(change.detail, ensure_ascii=False)),
-            )
+        audit(self.store, self.clock, who, change)
 
     def _restore(self, path: Path, old_text: str | None, mode: int) -> None:
         """Put the previous file back after a failed audit, so file and audit agree."""
@@ -246,6 +345,17 @@ class RulesWriter:
             os.replace(tmp_name, path)
         except OSError:
             log.exception("could not restore %s after a failed edit", path.name)
+
+
+def audit(store: Store, clock: Callable[[], datetime], who: str, change: _Change) -> None:
+    """The audit row of an edit, written on the Store's own thread (see `on_store_thread`)."""
+    row = (iso(clock()), who, change.action, change.file, json.dumps(change.detail, ensure_ascii=False))
+
+    def write() -> None:
+        with store.transaction():
+            store.conn.execute("INSERT INTO audit (at, who, action, file, detail) VALUES (?, ?, ?, ?, ?)", row)
+
+    on_store_thread(write)
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -21,15 +22,13 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 from watcher.errors import EditRefused
-from watcher.yamlfile import _plain
+from watcher.yamlfile import _UNUSUAL, _fast_load, _plain
 
 _WIDTH = 4096  # never re-wrap a long flow list such as `en: [deport*, expel*, ...]`
 _DASH = re.compile(r"^( *)-(?:[ \t]|$)")
 _BLOCK_SCALAR = re.compile(r"(?:^|[:-])[ \t]*[|>][-+0-9]*[ \t]*(?:#.*)?$")
 _KEY_LINE = re.compile(r"^(?P<head>.*:)(?P<tail>[ \t]*(?:#.*)?)$")
 _BLOCK_KEY = re.compile(r"""^( *)(?:"[^"]*"|'[^']*'|[^\s#'"\-][^#]*?)[ \t]*:[ \t]*(?:#.*)?$""")
-
-import threading
 
 
 @dataclass(frozen=True)
@@ -92,16 +91,30 @@ def remember_plain(text: str, data: Any) -> None:
         _plain_cache[text] = data
 
 
+UNREADABLE = object()  # fast_plain's "the fast loader leaves this text to ruamel": equal to nothing
+
+
+def fast_plain(text: str) -> Any:
+    """Plain data of a text as `load_rules` reads it (watcher.yamlfile's event loader: 0.3 s at
+    10,000 people where the round trip takes 10 s), or UNREADABLE for what it leaves to ruamel
+    (a syntax error, an anchor, a tag, a date): the caller then asks the round trip."""
+    data = _fast_load(text)
+    return UNREADABLE if data is _UNUSUAL else data
+
+
 def plain_of(text: str) -> Any:
     """Plain data of a file's text, cached (parsing is most of an edit's time, and most files do
-    not change between edits; an edit remembers the text it wrote). Do not mutate the result."""
+    not change between edits; an edit remembers the text it wrote). Do not mutate the result.
+    None when the text cannot be read."""
     with _plain_cache_guard:
         if text in _plain_cache:
             return _plain_cache[text]
-    try:
-        data = _plain(yaml(Indent()).load(text))
-    except YAMLError:
-        data = None
+    data = fast_plain(text)
+    if data is UNREADABLE:
+        try:
+            data = _plain(yaml(Indent()).load(text))
+        except YAMLError:
+            data = None
     remember_plain(text, data)
     return data
 
@@ -216,9 +229,51 @@ def append_to(text: str, seq: Any, item: Any, indent: Indent) -> tuple[bool, str
     only the tree can be dumped). (False, None) when `seq` is not a list, for the caller to create it."""
     if not isinstance(seq, CommentedSeq):
         return False, None
-    line_text = append_lines(text, seq, item, indent) if is_block_seq(seq) else None
+    line_text = append_lines(text, seq, item, indent) if is_block_seq(seq) else append_flow(text, seq, item, indent)
     seq.append(item)
     return True, line_text
+
+
+def flow_text(value: Any, indent: Indent) -> str | None:
+    """`value` as ruamel writes it after `key: ` on one line (a flow list, a quoted scalar)."""
+    lines = dump(CommentedMap([("k", value)]), indent).splitlines()
+    return lines[0][3:] if len(lines) == 1 and lines[0].startswith("k: ") else None
+
+
+def append_flow(text: str, seq: CommentedSeq, item: Any, indent: Indent) -> str | None:
+    """Insert `item` before the `]` of a flow list written on one line (`not: [a, b]`), so a long
+    file is not re-emitted whole for it. None when the list is not that simple (the caller's
+    check then falls back to ruamel's dump)."""
+    rendered = flow_text(flow([item]), indent)
+    lines = text.splitlines(keepends=True)
+    line, col = seq.lc.line, seq.lc.col
+    if rendered is None or line is None or line >= len(lines) or lines[line][col:col + 1] != "[":
+        return None
+    end = lines[line].find("]", col)
+    inside = lines[line][col + 1:end]
+    if end < 0 or any(c in inside for c in "[]{}#'\"\n"):
+        return None  # quotes or nesting: leave it to ruamel
+    joined = f"{inside.rstrip()}, {rendered[1:-1]}" if inside.strip() else rendered[1:-1]
+    lines[line] = lines[line][:col + 1] + joined + lines[line][end:]
+    return "".join(lines)
+
+
+def add_key_lines(text: str, seq: CommentedSeq, index: int, key: str, value: Any, indent: Indent) -> str | None:
+    """Add `key: value` (on one line) as the last key of mapping item `index` of a block list,
+    right after its last line of content. None when that is not simple."""
+    entry = seq[index] if is_block_seq(seq) and 0 <= index < len(seq) else None
+    rendered = flow_text(value, indent)
+    if not isinstance(entry, CommentedMap) or not entry or rendered is None:
+        return None
+    lines = text.splitlines(keepends=True)
+    span = item_span(lines, seq, index)
+    first_key_line, col = entry.lc.key(next(iter(entry)))
+    if span is None or first_key_line != span[0]:
+        return None  # the entry's first key is not on its '-' line
+    last = span[1]
+    if not lines[last].endswith("\n"):
+        lines[last] += "\n"
+    return "".join(lines[:last + 1] + [f"{' ' * col}{key}: {rendered}\n"] + lines[last + 1:])
 
 
 def delete_lines(text: str, seq: CommentedSeq, index: int, parent: Any, key: Any) -> str | None:
