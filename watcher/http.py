@@ -1,8 +1,8 @@
 """Polite, bounded HTTP for every source: one client, conditional GET, caps on size and time.
 
 Why each limit exists:
-- a global semaphore bounds open connections (256, httpx's pools sized to match: a poll waits on
-  the network, so fewer would make 1,000 feeds wait on each other), a per-host one (2) keeps us
+- a global semaphore bounds open connections (100, httpx's pools sized to match; at 256 a busy
+  cycle left connects waiting on the loop until a third timed out), a per-host one (2) keeps us
   from hammering one site (RFE/RL serves a dozen of our feeds from a few hosts);
 - a total deadline per request, because httpx's read timeout resets on every byte and a server
   that trickles one byte a second would otherwise hold a slot forever;
@@ -205,7 +205,7 @@ class Fetcher:
         self,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
-        concurrency: int = 256,
+        concurrency: int = 100,
         per_host: int = 2,
         timeout: float = 20.0,
         total_timeout: float = 60.0,
