@@ -24,9 +24,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from watcher.incidents.salience import Overlap, overlap, salient_keys, same_name
+from watcher.incidents.salience import Overlap, blocks, overlap, salient_keys, same_name
 from watcher.matching.translit import name_key
 from watcher.store import Store
 
@@ -87,8 +88,19 @@ def _different_events(report: Report, incident: Mapping[str, Any]) -> bool:
     return bool(ours and theirs and not ours & theirs)
 
 
-def _salience(report: Report, keys: dict[str, str], incident: Mapping[str, Any]) -> tuple[float, Overlap] | None:
-    """Points for joining by what is shared, or None when it is not enough."""
+@lru_cache(maxsize=16_384)
+def _person_keys(people: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(name_key(part) for name in people for part in name.split() if len(part) >= 3))
+
+
+def _salience(report: Report, keys: dict[str, str], incident: Mapping[str, Any],
+              ours: frozenset[str] | None = None) -> tuple[float, Overlap] | None:
+    """Points for joining by what is shared, or None when it is not enough. `ours`: the blocks
+    of the report's keys; an incident sharing none of them shares no key (salience.blocks), which
+    is answered without building its keys."""
+    if ours is not None and ours.isdisjoint(blocks(tuple(incident.get("keys") or ()))) and ours.isdisjoint(
+            blocks(_person_keys(tuple(incident.get("people") or ())))):
+        return None
     theirs = _incident_keys(incident)
     if report.people and incident.get("people"):
         # both name watched people, different ones: only a part of one's name found in the
@@ -130,6 +142,7 @@ def choose(report: Report, candidates: Sequence[Mapping[str, Any]],
     belongs to, with the reason and score; None when it belongs to none. `keys`: the report's
     salient keys, when the caller has them already."""
     keys = report.keys() if keys is None else keys
+    ours = blocks(tuple(keys))
     best: tuple[float, Mapping[str, Any], str] | None = None
     for incident in candidates:
         if _different_events(report, incident):
@@ -140,7 +153,7 @@ def choose(report: Report, candidates: Sequence[Mapping[str, Any]],
         if shared:
             score, reason = 10.0 + len(shared), "shared person: " + ", ".join(shared)
         else:
-            found = _salience(report, keys, incident)
+            found = _salience(report, keys, incident, ours)
             if found is None:
                 continue
             score, reason = found[0], f"{found[1].describe()} (score {found[0]:g})"

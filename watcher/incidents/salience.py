@@ -18,6 +18,7 @@ reports said.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -126,6 +127,15 @@ class Overlap:
     def describe(self) -> str:
         shown = ", ".join(key.lstrip("#") for key, _ in self.shared[:8])
         return f"shared names, places and numbers: {shown}" if shown else "nothing shared"
+
+
+@lru_cache(maxsize=16_384)
+def blocks(keys: tuple[str, ...]) -> frozenset[str]:
+    """The first and the last three letters of each key: two keys for which `same_name` holds
+    always share one (see `overlap`), so a report and an incident without a common block share
+    nothing `overlap` could find. Cached by the keys themselves (an incident's keys are read
+    again for every new report of its window)."""
+    return frozenset([k[:3] for k in keys] + [k[-3:] for k in keys])
 
 
 def overlap(report: Mapping[str, str], incident: Mapping[str, str]) -> Overlap:
