@@ -21,7 +21,8 @@ joined is recorded (`reason`, `score`) for `watcher incidents show`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -162,11 +163,36 @@ def choose(report: Report, candidates: Sequence[Mapping[str, Any]],
     return None if best is None else (best[1], best[2], best[0])
 
 
+@lru_cache(maxsize=8192)
+def _names(people_json: str) -> tuple[str, ...]:
+    return tuple(json.loads(people_json))
+
+
+@lru_cache(maxsize=8192)
+def _key_blocks(keys_json: str) -> frozenset[str]:
+    return blocks(tuple(json.loads(keys_json)))
+
+
+def _joinable(report: Report, keys: dict[str, str]) -> Callable[[str, str], bool]:
+    """Whether `choose` could pick an incident, from its stored people and keys columns: only
+    one that shares a watched person or a block of a key (salience.blocks) can be; the others
+    are left unread."""
+    ours, people = blocks(tuple(keys)), set(report.people)
+
+    def could_join(people_json: str, keys_json: str) -> bool:
+        names = _names(people_json)
+        if not people.isdisjoint(names):
+            return True
+        return not (ours.isdisjoint(_key_blocks(keys_json)) and ours.isdisjoint(blocks(_person_keys(names))))
+
+    return could_join
+
+
 def place(store: Store, report: Report, now: datetime, window: timedelta = DEFAULT_WINDOW) -> Placement:
     """Put the report into its incident (inside the caller's transaction) and say where."""
     when = reported_at(report.published, now)
     keys = report.keys()
-    chosen = choose(report, store.incidents_near(when - window, when + window), keys)
+    chosen = choose(report, store.incidents_near(when - window, when + window, _joinable(report, keys)), keys)
     if chosen is not None:
         incident, reason, score = chosen
         store.add_report(int(incident["id"]), report.item_id, source_id=report.source_id, reported=when,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -117,12 +117,17 @@ class IncidentStore:
     def incident(self, incident_id: int) -> dict[str, Any] | None:
         return _decode(self.conn.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone())
 
-    def incidents_near(self, earliest: datetime, latest: datetime) -> list[dict[str, Any]]:
+    def incidents_near(self, earliest: datetime, latest: datetime,
+                       could_join: Callable[[str, str], bool] | None = None) -> list[dict[str, Any]]:
         """Incidents with a report between `earliest` and `latest` or spanning them (the window
-        candidates for a new report), newest first."""
+        candidates for a new report), newest first. `could_join(people_json, keys_json)`, given
+        the two columns as stored, leaves out before decoding the incidents it says the report
+        cannot join: a busy window holds thousands, read again for every new report."""
         rows = self.conn.execute(
             "SELECT * FROM incidents WHERE last_seen >= ? AND first_seen <= ? ORDER BY last_seen DESC, id DESC",
             (iso(earliest), iso(latest)))
+        if could_join is not None:
+            rows = (r for r in rows if could_join(r["people"] or "[]", r["keys"] or "{}"))
         return [d for d in map(_decode, rows) if d is not None]
 
     def latest_incident_of(self, people: Iterable[str], before: datetime | None = None) -> dict[str, Any] | None:
