@@ -61,6 +61,7 @@ from _feeds import NOW
 from watcher.matching import matcher_for
 from watcher.models import Response
 from watcher.pipeline import Context, _record_items
+from watcher.workers import Parsed
 from watcher.rules import load_rules
 from watcher.sources import build_source
 from watcher.sources.rss import Settings, parse_feed
@@ -148,7 +149,7 @@ def run_cycle(path: Path, feeds: list[tuple[str, list]], rules, *, full: bool, a
     for sid, items in feeds:
         if full:
             state = store.source(sid) or {}
-            report = _record_items(sources[sid], ctx, state, now, [], items, {})
+            report = _record_items(sources[sid], ctx, state, now, [], items, {}, Parsed(items))
             new += report.new
             alerts += report.alerts
         else:
