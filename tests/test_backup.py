@@ -100,7 +100,7 @@ def test_a_backup_holds_the_database_the_rules_and_a_manifest_privately(tmp_path
     found = members(path)
     assert sorted(found) == ["manifest.json", "rules/people.yaml", "watcher.db"]
     manifest = json.loads(found["manifest.json"])
-    assert manifest["migrations"][-1] == "m010_unread_item_indexes" and manifest["created_at"] == "2026-10-06T09:00:00+00:00"
+    assert manifest["migrations"][-1] == "m011_incident_blocks" and manifest["created_at"] == "2026-10-06T09:00:00+00:00"
     assert set(manifest["members"]) == {"watcher.db", "rules/people.yaml"}
     assert keys_in(copy_in(path, tmp_path / "copy.db")) == ["a", "b"]
 

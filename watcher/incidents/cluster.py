@@ -169,44 +169,64 @@ def _names(people_json: str) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=8192)
-def _key_blocks(keys_json: str) -> frozenset[str]:
-    return blocks(tuple(json.loads(keys_json)))
+def _key_blocks(keys_json: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The blocks of an incident's stored keys, and of those among them of kind `person`."""
+    keys = json.loads(keys_json)
+    return blocks(tuple(keys)), blocks(tuple(k for k, kind in keys.items() if kind == "person"))
 
 
 def _joinable(report: Report, keys: dict[str, str]) -> Callable[[str, str], bool]:
     """Whether `choose` could pick an incident, from its stored people and keys columns: only
     one that shares a watched person or a block of a key (salience.blocks) can be; the others
-    are left unread."""
+    are left unread. When both name watched people and none in common, `_salience` needs a
+    shared key of which one side is a part of a watched person's name, so the blocks of the
+    report's person keys must meet those of the incident's keys, or the report's blocks those of
+    the incident's person keys."""
     ours, people = blocks(tuple(keys)), set(report.people)
+    our_people = blocks(tuple(k for k, kind in keys.items() if kind == "person"))
 
     def could_join(people_json: str, keys_json: str) -> bool:
         names = _names(people_json)
         if not people.isdisjoint(names):
             return True
-        return not (ours.isdisjoint(_key_blocks(keys_json)) and ours.isdisjoint(blocks(_person_keys(names))))
+        theirs, their_person_keys = _key_blocks(keys_json)
+        their_people = blocks(_person_keys(names)) | their_person_keys
+        if people and names:
+            return not (our_people.isdisjoint(theirs) and ours.isdisjoint(their_people))
+        return not (ours.isdisjoint(theirs) and ours.isdisjoint(their_people))
 
     return could_join
+
+
+def _index_blocks(report: Report, stored: dict[str, str]) -> frozenset[str]:
+    """What the report adds to its incident's candidate index (Store.incidents_near): the blocks
+    of the keys kept on the incident and of its watched people's name parts, which are what
+    `could_join` compares."""
+    return blocks(tuple(stored)) | blocks(_person_keys(tuple(report.people)))
 
 
 def place(store: Store, report: Report, now: datetime, window: timedelta = DEFAULT_WINDOW) -> Placement:
     """Put the report into its incident (inside the caller's transaction) and say where."""
     when = reported_at(report.published, now)
     keys = report.keys()
-    chosen = choose(report, store.incidents_near(when - window, when + window, _joinable(report, keys)), keys)
+    stored = {k: v for k, v in keys.items() if v != "person"}
+    near = store.incidents_near(when - window, when + window, _joinable(report, keys), blocks=blocks(tuple(keys)),
+                                people=report.people)
+    chosen = choose(report, near, keys)
     if chosen is not None:
         incident, reason, score = chosen
         store.add_report(int(incident["id"]), report.item_id, source_id=report.source_id, reported=when,
                          reason=reason, score=score, now=now, people=report.people,
                          incident_types=report.incident_types, origin=report.origin, host=report.host,
-                         keys={k: v for k, v in keys.items() if v != "person"})
+                         keys=stored, blocks=_index_blocks(report, stored))
         return Placement(int(incident["id"]), True, None, reason, score)
     earlier = _case_of(report, store.incidents_of(report.people, before=when))  # the development it follows
     later = _case_of(report, store.incidents_of(report.people)) if earlier is None else None  # a case it precedes
     previous = int(earlier["id"]) if earlier is not None else None
     incident_id = store.create_incident(
         title=report.title or report.summary[:200], people=report.people, incident_types=report.incident_types,
-        origin=report.origin, host=report.host, keys={k: v for k, v in keys.items() if v != "person"},
-        reported=when, now=now, previous=previous, case_of=int(later["id"]) if later is not None else None)
+        origin=report.origin, host=report.host, keys=stored, reported=when, now=now, previous=previous,
+        case_of=int(later["id"]) if later is not None else None, blocks=_index_blocks(report, stored))
     reason = "first report" + (f"; a new development of the case of incident #{previous}" if previous else "")
     store.add_report(incident_id, report.item_id, source_id=report.source_id, reported=when, reason=reason,
                      score=None, now=now)

@@ -58,11 +58,12 @@ class IncidentStore:
     def create_incident(
         self, *, title: str, people: Sequence[str], incident_types: Sequence[str], origin: Sequence[str],
         host: Sequence[str], keys: dict[str, str], reported: datetime, now: datetime,
-        previous: int | None = None, case_of: int | None = None,
+        previous: int | None = None, case_of: int | None = None, blocks: Iterable[str] | None = None,
     ) -> int:
         """A new incident; `previous` is the case's incident it follows (it shares the case),
         `case_of` an incident of the case it joins without following it (an older event
-        reported late)."""
+        reported late). `blocks`: its candidate-index blocks (see `incidents_near`); without
+        them the incident is a candidate for every report of its window."""
         case_id = None
         if previous is not None or case_of is not None:
             row = self.conn.execute("SELECT case_id FROM incidents WHERE id = ?", (previous or case_of,)).fetchone()
@@ -80,7 +81,14 @@ class IncidentStore:
         if case_id is None:
             self.conn.execute("UPDATE incidents SET case_id = id WHERE id = ?", (incident_id,))
         self._add_people(incident_id, people)
+        if blocks is not None:
+            self.conn.execute("UPDATE incidents SET indexed = 1 WHERE id = ?", (incident_id,))
+            self._add_blocks(incident_id, blocks)
         return incident_id
+
+    def _add_blocks(self, incident_id: int, blocks: Iterable[str]) -> None:
+        self.conn.executemany("INSERT OR IGNORE INTO incident_blocks (block, incident_id) VALUES (?, ?)",
+                              [(b, incident_id) for b in blocks])
 
     def _add_people(self, incident_id: int, people: Iterable[str]) -> None:
         self.conn.executemany("INSERT OR IGNORE INTO incident_people (person, incident_id) VALUES (?, ?)",
@@ -90,8 +98,11 @@ class IncidentStore:
         self, incident_id: int, item_id: int, *, source_id: str, reported: datetime, reason: str,
         score: float | None, now: datetime, people: Sequence[str] = (), incident_types: Sequence[str] = (),
         origin: Sequence[str] = (), host: Sequence[str] = (), keys: dict[str, str] | None = None,
+        blocks: Iterable[str] | None = None,
     ) -> None:
-        """Record that `item_id` reports the incident, and widen the incident by what it adds."""
+        """Record that `item_id` reports the incident, and widen the incident by what it adds.
+        `blocks`: the index blocks of what it adds (its keys and people); a report that adds
+        keys or people without them leaves the incident unindexed (a candidate for every report)."""
         self.conn.execute(
             "INSERT INTO incident_items (item_id, incident_id, source_id, reported, joined_at, reason, score)"
             " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (item_id) DO NOTHING",
@@ -113,19 +124,44 @@ class IncidentStore:
              incident_id),
         )
         self._add_people(incident_id, people)
+        if blocks is not None:
+            self._add_blocks(incident_id, blocks)
+        elif keys or people:
+            self.conn.execute("UPDATE incidents SET indexed = 0 WHERE id = ?", (incident_id,))
 
     def incident(self, incident_id: int) -> dict[str, Any] | None:
         return _decode(self.conn.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone())
 
     def incidents_near(self, earliest: datetime, latest: datetime,
-                       could_join: Callable[[str, str], bool] | None = None) -> list[dict[str, Any]]:
+                       could_join: Callable[[str, str], bool] | None = None, *,
+                       blocks: Iterable[str] | None = None, people: Iterable[str] = ()) -> list[dict[str, Any]]:
         """Incidents with a report between `earliest` and `latest` or spanning them (the window
         candidates for a new report), newest first. `could_join(people_json, keys_json)`, given
         the two columns as stored, leaves out before decoding the incidents it says the report
-        cannot join: a busy window holds thousands, read again for every new report."""
-        rows = self.conn.execute(
-            "SELECT * FROM incidents WHERE last_seen >= ? AND first_seen <= ? ORDER BY last_seen DESC, id DESC",
-            (iso(earliest), iso(latest)))
+        cannot join: a busy window holds thousands, read again for every new report.
+
+        With `blocks` (the report's), only the window's incidents that hold one of them in
+        incident_blocks, or concern one of `people`, or are not indexed, are read: looked up by
+        the blocks' and people's primary keys from the window's lowest incident id on, so the
+        cost follows what the report shares, not the size of the window or of the history."""
+        window = (iso(earliest), iso(latest))
+        if blocks is None:
+            rows = self.conn.execute(
+                "SELECT * FROM incidents WHERE last_seen >= ? AND first_seen <= ? ORDER BY last_seen DESC, id DESC",
+                window)
+        else:
+            found = self.conn.execute("SELECT min(id) FROM incidents WHERE last_seen >= ? AND first_seen <= ?",
+                                      window).fetchone()
+            if found is None or found[0] is None:
+                return []
+            ours, names = sorted(set(blocks)), sorted(set(people))
+            rows = self.conn.execute(
+                "SELECT * FROM incidents WHERE last_seen >= ? AND first_seen <= ? AND (indexed = 0"
+                f" OR id IN (SELECT incident_id FROM incident_blocks WHERE block IN ({','.join('?' * len(ours))})"
+                " AND incident_id >= ?)"
+                f" OR id IN (SELECT incident_id FROM incident_people WHERE person IN ({','.join('?' * len(names))})"
+                " AND incident_id >= ?)) ORDER BY last_seen DESC, id DESC",
+                (*window, *ours, found[0], *names, found[0]))
         if could_join is not None:
             rows = (r for r in rows if could_join(r["people"] or "[]", r["keys"] or "{}"))
         return [d for d in map(_decode, rows) if d is not None]

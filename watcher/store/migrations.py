@@ -1,6 +1,7 @@
 """The database schema, as ordered migrations kept in code (sqlite-utils Migrations).
 
-A new column or table is a new function at the end; never edit one that has shipped.
+A new column or table is a new function at the end of migrations_later.py (m011 on: incident_blocks);
+never edit one that has shipped.
 
 Tables:
 - sources: one row per configured source, with its health and conditional-GET validators.
@@ -15,7 +16,7 @@ Tables:
 - alerts: the outbox, one row per (item, destination); pending -> sending -> sent | failed; its
   kind says whether it is an incident's first alert, a later report (also) or a new development.
 - incidents, incident_people, incident_items: one row per incident, who it concerns, which items
-  report it and why each joined (m007).
+  report it and why each joined (m007); incident_blocks, their candidate index (m011).
 - evidence: the reported pages as fetched, hashed, with their main text (m007).
 """
 
@@ -395,3 +396,5 @@ def m010_unread_item_indexes(db: Database) -> None:
     freed pages are reused by later inserts, or given back by the daily vacuum after a prune."""
     db.execute("DROP INDEX IF EXISTS items_url")
     db.execute("DROP INDEX IF EXISTS items_content_hash")
+
+from watcher.store import migrations_later  # noqa: E402,F401  (m011 on: registered after the above)
