@@ -108,8 +108,8 @@ def _salience(report: Report, keys: dict[str, str], incident: Mapping[str, Any],
         # other counts, not a name both share (two men called Alexander)
         ours = {k for k, kind in keys.items() if kind == "person"}
         both = {k for k, kind in theirs.items() if kind == "person" and any(same_name(k, o) for o in ours)}
-        found = overlap({k: v for k, v in keys.items() if not any(same_name(k, b) for b in both)},
-                        {k: v for k, v in theirs.items() if k not in both})
+        found = overlap({k: v for k, v in keys.items() if not any(same_name(k, b) for b in both)}, theirs,
+                        frozenset(both))
         if not found.person_parts:
             return None
     else:

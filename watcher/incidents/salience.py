@@ -138,27 +138,36 @@ def blocks(keys: tuple[str, ...]) -> frozenset[str]:
     return frozenset([k[:3] for k in keys] + [k[-3:] for k in keys])
 
 
-def overlap(report: Mapping[str, str], incident: Mapping[str, str]) -> Overlap:
-    """The keys a report shares with an incident and their weight (each incident key counts once).
+def overlap(report: Mapping[str, str], incident: Mapping[str, str], exclude: frozenset[str] = frozenset()) -> Overlap:
+    """The keys a report shares with an incident and their weight (each incident key counts once;
+    the incident's keys in `exclude` are left out).
 
     Each report key is compared only with the incident keys that could be the same name: those
     with the same first three or last three letters. `same_name` holds for no other pair (equal
     keys and a declension share the start; a key with one letter more shares the start, or, when
     the letter is among the first three, the end), so the result is that of comparing every
-    pair, in the incident's order, at a cost that does not grow with both sides' product: an
-    incident with many reports holds hundreds of keys, and every new report within the window is
-    compared with it."""
-    order = {key: at for at, key in enumerate(incident)}
+    pair, in the incident's order. The report's few keys (at most MAX_KEYS) are indexed, and the
+    incident's keys, hundreds for an incident with many reports, are looked up in one pass in
+    their own order: every new report within the window is compared with it."""
     by_start: dict[str, list[str]] = {}
     by_end: dict[str, list[str]] = {}
-    for key in incident:
+    for key in report:
         by_start.setdefault(key[:3], []).append(key)
         by_end.setdefault(key[-3:], []).append(key)
+    near: dict[str, list[str]] = {}  # report key -> incident keys it could be, in the incident's order
+    for other in incident:
+        starts, ends = by_start.get(other[:3]), by_end.get(other[-3:])
+        if (starts is None and ends is None) or other in exclude:
+            continue
+        for key in starts or ():
+            near.setdefault(key, []).append(other)
+        for key in ends or ():
+            if starts is None or key not in starts:
+                near.setdefault(key, []).append(other)
     shared: dict[str, str] = {}
     used: set[str] = set()
     for key, kind in report.items():
-        near = {*by_start.get(key[:3], ()), *by_end.get(key[-3:], ())}
-        for other in sorted(near, key=order.__getitem__):
+        for other in near.get(key, ()):
             if other in used or not same_name(key, other):
                 continue
             other_kind = incident[other]

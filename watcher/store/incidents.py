@@ -18,20 +18,24 @@ from watcher.store.times import iso
 _JSON_LISTS = ("people", "incident_types", "origin", "host")
 
 
-_PARSED: dict[str, Any] = {}  # JSON text -> its value: a new report reads every incident of its window again
-_PARSED_MAX = 8192
+_PARSED: dict[str, Any] = {}  # JSON text -> its value: a new report reads its candidate incidents again
+_PARSED_CHARS = 2_000_000  # at most this much JSON text (and what it decodes to) is remembered
+_parsed_chars = 0
 
 
 def _json(text: str | None, empty: str) -> Any:
-    """json.loads, remembered by the text (bounded), returned as a fresh shallow copy: the
-    columns hold lists of strings and a dict of strings, so a copy cannot share anything a
-    caller could change."""
+    """json.loads, remembered by the text (bounded by its length: a busy incident's keys are
+    kilobytes), returned as a fresh shallow copy: the columns hold lists of strings and a dict of
+    strings, so a copy cannot share anything a caller could change."""
+    global _parsed_chars
     text = text or empty
     value = _PARSED.get(text)
     if value is None:
-        if len(_PARSED) >= _PARSED_MAX:
+        if _parsed_chars + len(text) > _PARSED_CHARS:
             _PARSED.clear()
+            _parsed_chars = 0
         value = _PARSED[text] = json.loads(text)
+        _parsed_chars += len(text)
     return dict(value) if isinstance(value, dict) else list(value)
 
 
