@@ -159,3 +159,27 @@ def test_libxml2_limits_stay_on_for_deep_or_huge_documents(body: bytes) -> None:
     at once (feedparser's streaming parser then reads it, as it always did)."""
     with pytest.raises(_feedparse.Unsupported, match="XML_PARSE_HUGE"):
         _feedparse.fast(body, "application/rss+xml", "https://x.org/feed")
+
+
+def test_html_left_unparsed_is_what_feedparser_would_give_back() -> None:
+    """The fast path skips feedparser's SGML re-serialisation for text it would return unchanged
+    (no "&", only bare lower-case tags): 5,000 random fragments of those tags, others, stray
+    angle brackets, entities and text, each either taken as is and equal to feedparser's output,
+    or handed to feedparser."""
+    import random
+
+    from feedparser.urls import resolve_relative_uris
+
+    rng = random.Random(16)
+    pieces = ["<p>", "</p>", "<b>", "</i>", "<li>", "<ul>", "</h3>", "<div>", "</span>", "<sub>", "<P>", "<br>",
+              "<p class=x>", "<a href='/x'>", "</a>", "<img src=y>", "<br/>", "<!-- c -->", "<![CDATA[z]]>", "<!x>",
+              "&amp;", "&#39;", "&nbsp;", "&bogus;", "a < b", "c > d", "<", ">", " ", "\n", "Каримов", "é", "word",
+              "'", '"', "=", "/", "<p >", "< p>", "<script>", "</script>", "<pre>", "<u>x</u>"]
+    taken = 0
+    for _ in range(5000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        resolved = resolve_relative_uris(text, "https://news.example.org/", "utf-8", "text/html")
+        if _feedparse._serialised_as_is(text):
+            taken += 1
+            assert resolved == text, text
+    assert 300 < taken < 4000, taken

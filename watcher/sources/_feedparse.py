@@ -166,10 +166,27 @@ def _plain(text: str) -> str:
     return text.translate(_cp1252) if _C1.search(text) else text
 
 
+_BARE_TAGS = frozenset(f"<{end}{name}>" for end in ("", "/") for name in (
+    "p", "b", "i", "em", "strong", "u", "ul", "ol", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote",
+    "div", "span", "small", "sub", "sup"))
+_ANY_TAG = re.compile(r"<[^<>]*>")
+
+
+def _serialised_as_is(text: str) -> bool:
+    """Whether feedparser's SGML re-serialisation gives `text` back unchanged: no "&" (entities
+    and character references are rewritten) and only these lower-case tags without attributes,
+    which are written back as they came (tests/test_parse_equivalence.py checks it). Most news
+    descriptions are "<p>…</p>" and need no parsing here."""
+    if "&" in text:
+        return False
+    tags = _ANY_TAG.findall(text)
+    return len(tags) == text.count("<") and _BARE_TAGS.issuperset(tags)
+
+
 def _html(text: str, base: str) -> str:
-    """feedparser's re-serialisation of HTML (relative URIs resolved); its SGML parser passes text
-    without "<" or "&" through unchanged, so that is not parsed at all."""
-    if "<" in text or "&" in text:
+    """feedparser's re-serialisation of HTML (relative URIs resolved); text it would give back
+    unchanged (plain text, bare paragraphs) is not parsed at all."""
+    if not _serialised_as_is(text):
         text = resolve_relative_uris(text, base, "utf-8", "text/html")
     return _plain(text)
 
