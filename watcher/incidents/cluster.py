@@ -168,7 +168,7 @@ def _names(people_json: str) -> tuple[str, ...]:
     return tuple(json.loads(people_json))
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=1024)
 def _key_blocks(keys_json: str) -> tuple[frozenset[str], frozenset[str]]:
     """The blocks of an incident's stored keys, and of those among them of kind `person`."""
     keys = json.loads(keys_json)

@@ -129,12 +129,13 @@ class Overlap:
         return f"shared names, places and numbers: {shown}" if shown else "nothing shared"
 
 
-@lru_cache(maxsize=16_384)
+@lru_cache(maxsize=1024)
 def blocks(keys: tuple[str, ...]) -> frozenset[str]:
     """The first and the last three letters of each key: two keys for which `same_name` holds
     always share one (see `overlap`), so a report and an incident without a common block share
     nothing `overlap` could find. Cached by the keys themselves (an incident's keys are read
-    again for every new report of its window)."""
+    again for every new report of its window), for a bounded number of key sets: a busy
+    incident's are hundreds of keys, and its blocks tens of kilobytes."""
     return frozenset([k[:3] for k in keys] + [k[-3:] for k in keys])
 
 
