@@ -132,3 +132,21 @@ def test_overlap_equals_comparing_every_pair() -> None:
         incident = {k: rng.choice(kinds) for k in rng.sample(pool, rng.randint(0, 40))}
         exclude = frozenset(rng.sample(sorted(incident), min(len(incident), rng.randint(0, 3))))
         assert overlap(report, incident, exclude) == _overlap_by_every_pair(report, incident, exclude)
+
+
+def test_the_window_is_found_through_the_last_seen_index_not_the_history() -> None:
+    """A year of incidents lies before the window: its lowest id must be read from the window's
+    rows (the last_seen index), not by walking every incident from the first."""
+    from watcher.store.incidents import WINDOW_FIRST_ID
+
+    store = Store(":memory:")
+    with store.transaction():
+        for day in range(365):
+            when = NOW - timedelta(days=365 - day)
+            store.create_incident(title="t", people=[], incident_types=[], origin=[], host=[], keys={}, reported=when,
+                                  now=when, blocks=set())
+    store.conn.execute("ANALYZE")
+    plan = " ".join(str(tuple(r)) for r in store.conn.execute("EXPLAIN QUERY PLAN " + WINDOW_FIRST_ID, ("a", "b")))
+    assert "incidents_last_seen" in plan, plan
+    first = store.conn.execute(WINDOW_FIRST_ID, ((NOW - WINDOW).isoformat(), NOW.isoformat())).fetchone()[0]
+    assert first == 363  # the last three days' incidents are the window's

@@ -16,6 +16,9 @@ from typing import Any
 from watcher.store.times import iso
 
 _JSON_LISTS = ("people", "incident_types", "origin", "host")
+# the lowest incident id of a window, read through the last_seen index ("+id": SQLite would
+# otherwise walk the whole history from the first incident to find the smallest id)
+WINDOW_FIRST_ID = "SELECT min(+id) FROM incidents WHERE last_seen >= ? AND first_seen <= ?"
 
 
 _PARSED: dict[str, Any] = {}  # JSON text -> its value: a new report reads its candidate incidents again
@@ -154,8 +157,7 @@ class IncidentStore:
                 "SELECT * FROM incidents WHERE last_seen >= ? AND first_seen <= ? ORDER BY last_seen DESC, id DESC",
                 window)
         else:
-            found = self.conn.execute("SELECT min(id) FROM incidents WHERE last_seen >= ? AND first_seen <= ?",
-                                      window).fetchone()
+            found = self.conn.execute(WINDOW_FIRST_ID, window).fetchone()
             if found is None or found[0] is None:
                 return []
             ours, names = sorted(set(blocks)), sorted(set(people))
