@@ -21,18 +21,18 @@ does. Every answer (200 or 304) waits
 Russian; bench/match.py's generator: ~5 % name a watched person, ~10 % an incident keyword).
 
 Then, to show what stands in the way of the targets, it measures (unless --no-diagnose): the
-same two cycles with a wider Fetcher swapped into the App (no product change: the App is built
-as usual and its `fetcher` replaced by `Fetcher(concurrency=250, transport=...)` whose httpx
-transport has a pool of 250 connections; watcher's own client keeps httpx's default pool of 100,
-so a higher concurrency alone only queues in the pool and times out as PoolTimeout; with a
-transport the Fetcher also skips its SSRF hook, a getaddrinfo of the IP literal), and a cProfile
-of a fresh cycle at watcher's own settings, summarised by stage.
+same two cycles at another connection limit (`--other`, default 100, watcher's before issue #16:
+the App is built as usual and its `fetcher` replaced by watcher's own `Fetcher(concurrency=100)`,
+whose httpx pools are sized to it), and a cProfile of a fresh cycle at watcher's own settings,
+summarised by stage. `--concurrency N` runs the main cycles at N instead of watcher's default.
+Errors that are timeouts are counted apart: with a connection limit the loop cannot serve (the
+fresh cycle is CPU-bound on its thread), fetches starve and time out.
 
 Run from the repo root (needs aiohttp: `.venv/bin/pip install -e '.[bench]'`):
 
     .venv/bin/python bench/poll_cycle.py             # 1,000 feeds; writes BENCHMARKS.md
     .venv/bin/python bench/poll_cycle.py --quick     # 100 feeds, naive loop on 20; prints only
-    .venv/bin/python bench/poll_cycle.py --feeds N --latency S --no-diagnose
+    .venv/bin/python bench/poll_cycle.py --feeds N --latency S --no-diagnose [--concurrency C]
 
 Only a full run (1,000 feeds, 200 ms) replaces the "## Poll cycle" section of BENCHMARKS.md,
 unless --write / --no-write says otherwise.
@@ -134,6 +134,8 @@ class Cycle:
         self.new = sum(r.new for r in reports)
         self.not_modified = sum(r.not_modified for r in reports)
         self.errors = [f"{r.source_id}: {r.error}" for r in reports if r.error]
+        self.timeouts = sum("timed out" in e for e in self.errors)
+        self.cpu_ms = 1000 * cpu / max(1, len(reports))  # CPU per feed
 
 
 WATCHER_CONCURRENCY = inspect.signature(Fetcher).parameters["concurrency"].default
@@ -158,10 +160,9 @@ async def two_cycles(paths: Paths, *, concurrency: int | None = None, workers: i
     app = App.build(paths, env={}, notifiers={"console": ConsoleNotifier()})
     if workers is not None:
         app.parse_pool = ParsePool(workers)
-    if concurrency is not None:  # diagnosis: a wider limit and an httpx pool to match
+    if concurrency is not None:  # another connection limit: watcher's own Fetcher, its pools sized to it
         await app.fetcher.aclose()
-        pool = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        app.fetcher = Fetcher(concurrency=concurrency, transport=httpx.AsyncHTTPTransport(limits=pool))
+        app.fetcher = Fetcher(concurrency=concurrency)
     try:
         sources = app.enabled()
         out = []
@@ -236,9 +237,11 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=0.2, help="server latency in seconds (default 0.2)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-diagnose", dest="diagnose", action="store_false",
-                        help="skip the wider-concurrency cycles and the profile")
-    parser.add_argument("--wide", type=int, default=250,
-                        help="concurrency and httpx pool of the diagnosis cycles (default 250)")
+                        help="skip the other-concurrency cycles and the profile")
+    parser.add_argument("--other", "--wide", dest="wide", type=int, default=100,
+                        help="Fetcher concurrency of the diagnosis cycles (default 100, watcher's before #16)")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help=f"Fetcher concurrency of the main cycles (default watcher's, {WATCHER_CONCURRENCY})")
     parser.add_argument("--workers", type=int, default=None,
                         help="parse pool worker processes (default: watcher's own; 0: parse in-process)")
     parser.add_argument("--write", dest="write", action="store_true", default=None)
@@ -275,11 +278,12 @@ def main() -> int:
         def paths(name: str) -> Paths:
             return Paths(feeds=work / "feeds.yaml", rules=work / "rules", state=work / name)
 
-        fresh, again = asyncio.run(two_cycles(paths("state"), workers=args.workers))
+        fresh, again = asyncio.run(two_cycles(paths("state"), workers=args.workers, concurrency=args.concurrency))
         results["fresh"], results["304"] = fresh, again  # type: ignore[assignment]
         for c in (fresh, again):
-            print(f"{c.label:>5} cycle: {c.wall:.2f}s wall, {c.cpu:.2f}s CPU; ok {c.ok}, new items {c.new:,}, "
-                  f"304s {c.not_modified}, errors {len(c.errors)} {c.errors[:3]}", flush=True)
+            print(f"{c.label:>5} cycle: {c.wall:.2f}s wall, {c.cpu:.2f}s CPU ({c.cpu_ms:.1f} ms a feed); ok {c.ok}, "
+                  f"new items {c.new:,}, 304s {c.not_modified}, errors {len(c.errors)} ({c.timeouts} timeouts) "
+                  f"{c.errors[:3]}; load {_feeds.load()}", flush=True)
 
         urls = [f"http://{_feeds.host_addr(i)}:{server.port}/{_feeds.feed_id(i)}.xml" for i in range(n_naive)]
         naive, entries = naive_loop(urls)
@@ -291,7 +295,8 @@ def main() -> int:
             results["wide"], results["wide304"] = wide, wide304  # type: ignore[assignment]
             for c in (wide, wide304):
                 print(f"concurrency {args.wide}: {c.label:>5} cycle {c.wall:.2f}s wall, {c.cpu:.2f}s CPU; ok {c.ok}, "
-                      f"new {c.new:,}, 304s {c.not_modified}, errors {len(c.errors)}", flush=True)
+                      f"new {c.new:,}, 304s {c.not_modified}, errors {len(c.errors)} ({c.timeouts} timeouts); "
+                      f"load {_feeds.load()}", flush=True)
             profiler = cProfile.Profile()
             prof, _ = asyncio.run(two_cycles(paths("state-prof"), profiler=profiler))
             prof_rows, prof_text = profile_summary(profiler, prof.wall)
@@ -303,7 +308,7 @@ def main() -> int:
 
     fresh, again = results["fresh"], results["304"]
     naive_scaled = naive * n / n_naive
-    conc = WATCHER_CONCURRENCY
+    conc = args.concurrency or WATCHER_CONCURRENCY
     net_floor = math.ceil(n / conc) * args.latency
     rows = [
         ["floor: `feedparser.parse` of the same documents, sequential, in-process", f"{floor:.2f}", "", "", ""],
@@ -313,9 +318,9 @@ def main() -> int:
           if ffp is not None else []),
         ["watcher's `parse_feed` of the same documents (fast path + text cleaning)", f"{wparse:.2f}", "", "", ""],
         ["**fresh cycle** (`App.poll`, empty database)", f"{fresh.wall:.2f}", f"{fresh.cpu:.2f}",
-         f"{fresh.ok:,} ok, {fresh.new:,} new items", f"{len(fresh.errors)}"],
+         f"{fresh.ok:,} ok, {fresh.new:,} new items", f"{len(fresh.errors)} ({fresh.timeouts} timed out)"],
         ["**all-304 cycle** (same App, second poll)", f"{again.wall:.2f}", f"{again.cpu:.2f}",
-         f"{again.not_modified:,} × 304", f"{len(again.errors)}"],
+         f"{again.not_modified:,} × 304 ({again.cpu_ms:.1f} ms CPU a feed)", f"{len(again.errors)}"],
         [f"naive loop: `httpx.get` + `feedparser.parse`, first {n_naive} feeds", f"{naive:.2f}", "",
          f"{entries:,} entries", ""],
         [f"naive loop scaled ×{n / n_naive:g}", f"{naive_scaled:.1f}", "", "", ""],
@@ -323,11 +328,12 @@ def main() -> int:
     if "wide" in results:
         wide, wide304 = results["wide"], results["wide304"]
         rows += [
-            [f"diagnosis: fresh cycle, Fetcher concurrency {args.wide:,} with a {args.wide:,}-connection httpx pool "
-             "(swapped in)", f"{wide.wall:.2f}", f"{wide.cpu:.2f}",
-             f"{wide.ok:,} ok, {wide.new:,} new items", f"{len(wide.errors)}"],
-            ["diagnosis: all-304 cycle, same wider Fetcher", f"{wide304.wall:.2f}", f"{wide304.cpu:.2f}",
-             f"{wide304.not_modified:,} × 304", f"{len(wide304.errors)}"],
+            [f"diagnosis: fresh cycle, Fetcher concurrency {args.wide:,} (swapped in)", f"{wide.wall:.2f}",
+             f"{wide.cpu:.2f}", f"{wide.ok:,} ok, {wide.new:,} new items",
+             f"{len(wide.errors)} ({wide.timeouts} timed out)"],
+            [f"diagnosis: all-304 cycle, Fetcher concurrency {args.wide:,}", f"{wide304.wall:.2f}",
+             f"{wide304.cpu:.2f}", f"{wide304.not_modified:,} × 304 ({wide304.cpu_ms:.1f} ms CPU a feed)",
+             f"{len(wide304.errors)}"],
         ]
     tab = _feeds.table(["What", "Wall (s)", "CPU (s)", "Result", "Errors"], rows, "lrrrr")
     ratios = [
@@ -382,21 +388,21 @@ def write_report(n, n_naive, latency, size, n_items, tab, ratios, results, floor
             f"is {floor:.1f} s; on top of it come watcher's own text cleaning, matching of {fresh.new:,} items, "
             f"SQLite writes and httpx, all on the one event-loop thread (shares below). So no fetch setting "
             f"can bring it under {fresh.cpu / floor:.1f}× the floor"
-            + (f" (the wider Fetcher: {wide.wall:.1f} s)" if wide else "")
+            + (f" (at {wide_n} connections: {wide.wall:.1f} s)" if wide else "")
             + "; 1.5× needs that CPU work spread over processes (e.g. parse + match of each response in a "
               "process pool, storing in the loop) or a cheaper parse and match. Wall time above CPU time is "
               "waiting for the network, plus CPU lost to other processes on this 2-core machine (the feed "
               "server, other sessions' tests).",
-            f"- The **all-304 cycle** is bounded by the connection limit: ⌈{n:,}/{conc}⌉ × {latency:g} s = "
-            f"{net_floor:.1f} s of network at watcher's {conc} connections, plus {again.cpu:.1f} s of CPU "
-            f"(reading the source rows, sending the requests, one transaction per source). "
-            + (f"With {wide_n} connections and a pool to match it took {results['wide304'].wall:.2f} s "
-               f"(network floor {math.ceil(n / wide_n) * latency:.1f} s; its own CPU, "
-               f"{results['wide304'].cpu:.1f} s, is then the bound: 2 s needs both more connections and less "
-               f"work per unchanged feed). " if wide else "")
-            + "watcher's httpx client has httpx's default pool of 100 connections, so raising `concurrency` "
-              "above 100 also needs `httpx.Limits` (a run of this benchmark with a Fetcher of concurrency "
-              "1,000 and the default pool failed half the feeds with PoolTimeout).",
+            f"- The **all-304 cycle**: ⌈{n:,}/{conc}⌉ × {latency:g} s = {net_floor:.1f} s of network at "
+            f"watcher's {conc} connections, and {again.cpu:.1f} s of CPU ({again.cpu_ms:.1f} ms a feed: httpx, "
+            f"httpcore and h11 building and parsing the request and answer, asyncio's sockets, the pipeline's "
+            f"source row and commit), all on the loop's one thread: past about 200 connections the CPU, not "
+            f"the network, is the bound. "
+            + (f"At {wide_n} connections it took {results['wide304'].wall:.2f} s (network floor "
+               f"{math.ceil(n / wide_n) * latency:.1f} s, {results['wide304'].cpu:.1f} s CPU). " if wide else "")
+            + "The fresh cycle at 256 connections no longer starves its fetches: pipeline.PollGate lets at "
+              "most as many polls in as there are connections and runs their CPU-bound steps one per turn "
+              "of the loop.",
             f"- **≥ 30× the naive loop** means a fresh cycle of ≤ {naive_per_feed * n / 30:.1f} s here "
             f"(the naive loop costs {naive_per_feed * 1000:.0f} ms a feed: {latency * 1000:.0f} ms latency plus its "
             f"parse), less than the parse floor itself ({floor:.1f} s in one process): unreachable in one "
