@@ -3,8 +3,9 @@
 Measures, on the same synthetic items (title + summary, 40-80 words of English or Russian):
 
 - items/s of `Matcher(rules).analyse` with 100 and with 10,000 watched people, cold (first
-  pass after clearing the module-level caches: word_norm, name_key, the gazetteer's) and warm
-  (second pass over the same items, same order); the headline uses the warm pass of both;
+  pass after clearing the module-level caches: word_norm, name_key(s), the gazetteer's, the
+  reported spellings' keys) and warm (second pass over the same items, same order); the
+  headline uses the warm pass of both;
 - items/s of normalisation alone: `tokenize` plus `name_key` of every capitalised token; and
   the tokenizer-only floor: `tokenize` alone over the same items (the target: matching at
   10,000 people at least half of it);
@@ -55,10 +56,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from watcher.matching import Matcher
+from watcher.matching import Matcher, mentions
 from watcher.matching.countries import gazetteer_index
+from watcher.matching.mentions import spelling_keys_of
 from watcher.matching.normalize import tokenize, word_norm
-from watcher.matching.translit import name_key
+from watcher.matching.translit import name_key, name_keys
 from watcher.rules import Person, Rules, load_rules
 
 SEED = 20261123
@@ -366,6 +368,10 @@ def clear_caches() -> None:
     """Empty the module-level caches matching fills as it reads (shared by every Matcher)."""
     word_norm.cache_clear()
     name_key.cache_clear()
+    name_keys.cache_clear()
+    for cached in (spelling_keys_of, getattr(mentions, "_word_keys", None)):  # a reported name's spellings
+        if cached is not None:
+            cached.cache_clear()
     cache = getattr(gazetteer_index(), "_cache", None)
     if isinstance(cache, dict):
         cache.clear()

@@ -172,3 +172,62 @@ def test_issue_pairs_peers_score_below_threshold_jo_rayev_toshmatov_kodirov() ->
     assert ISSUE_PEOPLE.analyse("Джураев Баходир задержан").people == ["Jo'rayev Bahodir"]
     assert ISSUE_PEOPLE.analyse("Kasym Tashmatov was deported").people == ["Qosim Toshmatov"]
     assert ISSUE_PEOPLE.analyse("Dzhuma Kodirov was abducted").people == ["Ҷумъа Қодиров"]
+
+
+# -- the index's shortcuts (issue 16): each must give what the plain reading gives -------------
+
+def test_one_edit_strings_are_exactly_the_strings_one_edit_away() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from watcher.matching.nameindex import one_edit_strings
+    from watcher.matching.namesakes import one_edit
+
+    letters = "abkrvo"
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.text(alphabet=letters, max_size=7), st.text(alphabet=letters, max_size=8))
+    def check(key: str, other: str) -> None:
+        assert (other in one_edit_strings(key, frozenset(letters))) == one_edit(key, other)
+
+    check()
+
+
+def test_nearby_sources_are_those_with_a_form_one_edit_away() -> None:
+    """near_srcs looks the strings one edit from a key up; namesakes.one_edit against every form
+    of every source is what it stands for."""
+    import random
+
+    from watcher.matching.nameindex import MIN_FUZZY
+    from watcher.matching.namesakes import one_edit
+
+    index = MATCHER.names
+    forms = sorted({form for src_forms in index.src_forms for form in src_forms})
+    rng = random.Random(16)
+    keys = set(forms[:200])
+    for form in rng.sample(forms, 300):  # a deletion, a substitution, an insertion; sometimes two
+        at = rng.randrange(len(form) + 1)
+        letter = rng.choice("abdeghijklmnrstuvz")
+        for key in (form[:at] + form[at + 1:], form[:at] + letter + form[at + 1:], form[:at] + letter + form[at:]):
+            keys.add(key)
+            keys.add(key[::-1][:3] + key[3:])
+    for key in sorted(keys):
+        brute = {src for src, src_forms in enumerate(index.src_forms)
+                 if any(len(form) >= MIN_FUZZY - 2 and one_edit(key, form) for form in src_forms)}
+        assert index.near_srcs(key) == brute, key
+
+
+def test_words_remembered_or_forgotten_read_the_same(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A word's Hit is kept with the parts worked out there; forgetting them all (MAX_HITS) at
+    any point changes no analysis."""
+    from watcher.matching import names
+
+    texts = ["Bakhodir Karimov and Tatyana Karimova met Murod Yuldashev.", "Karimov said. Баходира Каримова",
+             "Mirsobir Khamidakariyev, Umar and Ali Israilov", "Tanya Karimova; Bahodir Karimov; Karimov's wife"] * 3
+
+    def analyses(matcher: Matcher) -> list[object]:
+        return [(a.people, a.matches) for a in map(matcher.analyse, texts)]
+
+    kept = analyses(Matcher(MATCHER.rules))
+    monkeypatch.setattr(names, "MAX_HITS", 2)
+    assert analyses(Matcher(MATCHER.rules)) == kept

@@ -269,3 +269,12 @@ def test_distinct_names_share_no_key_karimov_kamolov_aliyev_aliyeva_bakhodir_bah
 def test_name_keys_never_raise_and_always_start_with_name_key(word: str) -> None:
     keys = name_keys(word)
     assert keys[0] == name_key(word) and len(keys) <= 1 + MAX_ALTERNATES
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=12))
+def test_the_letter_tables_leave_ascii_as_it_is(text: str) -> None:
+    """What lets a key skip the letter-by-letter reading of an ASCII word (issue 16)."""
+    from watcher.matching.translit import _letters
+
+    assert _letters(text, False) == text

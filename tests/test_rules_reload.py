@@ -17,13 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from watcher.errors import ConfigError
 from watcher.matching import matcher_for
 from watcher.rules import RulesHolder
 from watcher.rules.model import Rules
-from watcher.yamlfile import _UNUSUAL, _fast_load, _plain, load_yaml
+from watcher.yamlfile import _UNUSUAL, _fast_load, _line_load, _plain, load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 INCIDENTS = """incident_types:
@@ -111,6 +113,54 @@ def test_unusual_texts_still_load_and_still_fail_with_their_line(tmp_path: Path)
     with pytest.raises(ConfigError) as caught:
         load_yaml(path)
     assert caught.value.problems[0].line is not None and "syntax error" in str(caught.value)
+
+
+_WORDS = ["Ali", "Karimov", "Каримова", "Jo'rayev", "Gʻafur", "O'Brien", "x-y", "a.b", "12", "1e3", "true",
+          "null", "NO", "~", "0x1F", "1_0", ".inf", "-.5", "+1", "C#", "a:b", "50%", "q?", "R&D", "*", "&x", "!t",
+          "@h", "`b", "|", ">", "-", "[x]", "{y}", "#", "' ", '"', "'", "a, b", "2024-01-01", "12:30", "=", "<<",
+          "Null", "FALSE", "\xa0", "😀", "\t", " # c", ": ", "?", ","]
+_SCALAR = st.lists(st.sampled_from(_WORDS), min_size=1, max_size=3).map(" ".join)
+
+
+@st.composite
+def _watchlist_text(draw: Any) -> str:
+    """A people.yaml as monitors and the editor write it, with scalars that YAML reads oddly."""
+    lines = ["# people"] if draw(st.booleans()) else []
+    lines.append("people:")
+    indent = " " * draw(st.sampled_from([0, 2, 4]))
+    for _ in range(draw(st.integers(1, 3))):
+        dash = draw(st.sampled_from(["- ", "-   "]))
+        col = indent + " " * len(dash)
+        lines.append(f"{indent}{dash}name: {draw(_SCALAR)}")
+        aliases = draw(st.lists(_SCALAR, max_size=3))
+        if draw(st.booleans()):
+            lines.append(f"{col}aliases: [{draw(st.sampled_from([', ', ',']))}]".replace(", ]", "]").replace(",]", "]")
+                         if not aliases else f"{col}aliases: [{', '.join(aliases)}]")
+        elif aliases:
+            lines += [f"{col}aliases:"] + [f"{col}{draw(st.sampled_from(['', '  ']))}- {a}" for a in aliases]
+        if draw(st.booleans()):
+            lines.append(f"{col}country: {draw(st.sampled_from(['UZ', 'NO', 'TJ # tj', 'null', '', '~', '12']))}")
+        if draw(st.booleans()):
+            lines.append(draw(st.sampled_from(["", "#", "   # a comment", col, f"{col}notes: {draw(_SCALAR)}"])))
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=400, deadline=None)
+@given(_watchlist_text())
+def test_the_line_reader_builds_what_ruamel_builds_or_leaves_the_text_to_it(text: str) -> None:
+    got = _line_load(text)
+    if got is not _UNUSUAL:
+        want = _safe(text)
+        assert not isinstance(want, Exception), f"the line reader accepted what ruamel refuses: {want}"
+        assert _same(got, want)
+
+
+def test_the_line_reader_takes_a_long_plain_watchlist() -> None:
+    entries = "".join(f"  - name: Bakhodir Karimov{i}\n    aliases: [Bahodir Karimov, Баходир Каримов]\n    country: UZ\n"
+                      for i in range(50))
+    text = f"# watchlist\npeople:\n{entries}incident_types:\n  x:\n    keywords:\n      en: [extradit*, deport]\n"
+    got = _line_load(text)
+    assert got is not _UNUSUAL and _same(got, _safe(text))
 
 
 # -- reloading ---------------------------------------------------------------------------

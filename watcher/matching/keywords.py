@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from watcher.matching.lemmas import (
@@ -151,9 +152,10 @@ class IncidentHit:
     why: str
 
 
+@lru_cache(maxsize=8192)
 def parse_keyword(keyword: str, lang: str) -> tuple[tuple[tuple[Alt, ...], ...], ...]:
-    """'выдать/выдавать + узбекистан' → parts → words → alternatives. A word without '/' may
-    be several tokens ('sui-qəsd*': two words, the stem on the last)."""
+    """'выдать/выдавать + узбекистан' → parts → words → alternatives; a word without '/' may be
+    several tokens ('sui-qəsd*'). Remembered: lemmas are most of compiling the incident types."""
     parts = []
     for part in keyword.split("+"):
         words: list[tuple[Alt, ...]] = []

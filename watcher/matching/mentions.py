@@ -38,7 +38,7 @@ def mention_match(index: Any, mention: Mention, text: str) -> Match:
 
 def _closest_spelling(entry: Any, found: str, default: int) -> int:
     """The listed spelling most like the text: same script first, then most keys in common."""
-    found_keys = {name_key(split_suffix(t.raw)[0]) for t in tokenize(found)}
+    found_keys = _keys_of(found)
     script = _script(found)
     spelling_keys = [spelling_keys_of(s) for s in entry.spellings]
 
@@ -53,7 +53,21 @@ def _closest_spelling(entry: Any, found: str, default: int) -> int:
 def spelling_keys_of(spelling: str) -> tuple[str, frozenset[str]]:
     """A listed spelling's script and spelling keys, worked out when a match is reported rather
     than kept for every person in the index."""
-    return _script(spelling), frozenset(name_key(split_suffix(t.raw)[0]) for t in tokenize(clean(spelling)))
+    return _script(spelling), _keys_of(clean(spelling))
+
+
+def _keys_of(text: str) -> frozenset[str]:
+    """The spelling keys of the tokens of `text`, word by word: a token never spans whitespace,
+    and the words of a watchlist's spellings repeat far more than the spellings do."""
+    words = text.split()
+    if len(words) == 1:
+        return _word_keys(words[0])
+    return frozenset().union(*map(_word_keys, words))
+
+
+@lru_cache(maxsize=8192)
+def _word_keys(word: str) -> frozenset[str]:
+    return frozenset(name_key(split_suffix(t.raw)[0]) for t in tokenize(word))
 
 
 _CYRILLIC = re.compile("[\u0400-\u04ff]")

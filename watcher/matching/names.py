@@ -41,7 +41,8 @@ from watcher.matching.translit import name_key, name_keys, split_suffix
 from watcher.rules import Person
 
 MIN_DISTINCTIVE = 6
-MAX_WORDS = 100_000  # capitalised words whose keys are remembered (then forgotten all at once)
+MAX_WORDS = 100_000  # capitalised words remembered, naming somebody or not (then forgotten all at once)
+MAX_HITS = 1_000  # of those, words that name somebody: their Hits, with the parts read there (~5 KB each)
 __all__ = ["Entry", "Hit", "MIN_DISTINCTIVE", "Mention", "NameIndex", "mention_match"]
 
 
@@ -50,7 +51,8 @@ class NameIndex(PackedIndex):
 
     def __init__(self, people: Sequence[Person], *, with_not: bool = True):
         super().__init__(people)
-        self._words: dict[str, object] = {}  # word -> its (keys, latin), or EMPTY_HIT: it names nobody
+        self._words: dict[str, Hit] = {}  # word -> its Hit, or EMPTY_HIT: it names nobody
+        self._named_words = 0  # how many of them name somebody
         self._mark_distinctive()
         self._known_given: frozenset[str] | None = None
         self.blockers: NameIndex | None = None
@@ -64,20 +66,22 @@ class NameIndex(PackedIndex):
             if shadow:
                 self.blockers = NameIndex(shadow, with_not=False)
                 for owner, entry in zip(self.blocker_owner, self.blockers.entries):
-                    if {stem(s) for s in entry.surnames} & {stem(s) for s in self.entries[owner].surnames}:
+                    if not entry.stems.isdisjoint(self.entries[owner].stems):
                         self.entries[owner].distinctive = False
         # who a surname alone may name at all: distinctive, or surname_alone: always
         self.alone_ok = frozenset(n for n, e in enumerate(self.entries)
                                   if e.distinctive or e.person.surname_alone == "always")
 
     def _mark_distinctive(self) -> None:
-        bearers: dict[str, set[int]] = defaultdict(set)
-        for number, entry in enumerate(self.entries):
-            for surname in entry.surnames:
-                bearers[stem(surname)].add(number)
-        for number, entry in enumerate(self.entries):
-            main = [s for s in entry.surnames if len(s) >= MIN_DISTINCTIVE]
-            entry.distinctive = bool(main) and all(bearers[stem(s)] == {number} for s in entry.surnames)
+        """Distinctive: a surname of at least MIN_DISTINCTIVE letters, and every stem of the
+        person's surnames (`entry.stems`) borne by nobody else."""
+        bearers: dict[str, int] = defaultdict(int)  # stem -> how many people bear it
+        for entry in self.entries:
+            for family in entry.stems:
+                bearers[family] += 1
+        for entry in self.entries:
+            entry.distinctive = (any(len(s) >= MIN_DISTINCTIVE for s in entry.surnames)
+                                 and all(bearers[family] == 1 for family in entry.stems))
 
     @property
     def known_given(self) -> frozenset[str]:
@@ -90,34 +94,45 @@ class NameIndex(PackedIndex):
 
     def hits(self, tokens: list[Token], any_case: bool) -> list[Hit]:
         """Per token, the watched name parts it is (Russian cases are Cyrillic: in Latin text
-        "Smailova" is a woman, not his genitive). A word's keys are worked out once: most
-        capitalised words (places, months, outlets) name nobody, and are remembered as such."""
+        "Smailova" is a woman, not his genitive). A word's Hit is worked out once and kept:
+        most capitalised words (places, months, outlets) name nobody, and are remembered as
+        such; a word that names somebody keeps its people and the parts read there, so the
+        next item naming them costs one lookup however many people share the name."""
         out: list[Hit] = []
-        seen, hit, empty = self._words, self.hit, EMPTY_HIT
+        seen, empty = self._words, EMPTY_HIT
         for token in tokens:
             if token.upper or any_case:
-                raw = token.raw
-                found = seen.get(raw)
+                found = seen.get(token.raw)
                 if found is None:
-                    found = (name_keys(split_suffix(raw)[0]), not _CYRILLIC.search(raw))
-                    if hit(*found) is empty:
-                        found = empty
-                    if len(seen) >= MAX_WORDS:
-                        seen.clear()
-                    seen[raw] = found
-                out.append(found if found is empty else hit(*found))
+                    found = self._word(token.raw)
+                out.append(found)
             else:
                 out.append(empty)
         return out
 
-    def find(self, text: str, tokens: list[Token]) -> list[Mention]:
+    def _word(self, raw: str) -> Hit:
+        found = self.hit(name_keys(split_suffix(raw)[0]), not _CYRILLIC.search(raw))
+        if found is not EMPTY_HIT:
+            self._named_words += 1
+            if self._named_words > MAX_HITS:  # the words naming somebody are forgotten, not the others
+                self._words = {word: hit for word, hit in self._words.items() if hit is EMPTY_HIT}
+                self._named_words = 1
+        if len(self._words) >= MAX_WORDS:
+            self._words.clear()
+            self._named_words = int(found is not EMPTY_HIT)
+        self._words[raw] = found
+        return found
+
+    def find(self, text: str, tokens: list[Token], *, full_only: bool = False) -> list[Mention]:
+        """The mentions of watched people in the text; with `full_only` only the full ones
+        (the `not` names: a namesake is only ever named in full), by position."""
         any_case = not any(t.upper for t in tokens)
         hits = self.hits(tokens, any_case)
         named = any(hit is not EMPTY_HIT for hit in hits)
         full = (self._full_mentions(text, tokens, hits) if named else []) + self._phrase_mentions(tokens)
         blocked_spans, blocked_people = self._blocked(text, tokens)
         full = [m for m in full if not _inside(m, blocked_spans.get(m.person, []))]
-        if not named:  # no token is a watched name part: no surname alone, no given name alone
+        if not named or full_only:  # no token is a watched name part: no surname alone, no given name alone
             return sorted(full, key=lambda m: (m.start, m.person))
         alone = self._surname_alone(text, tokens, hits, full, blocked_spans, blocked_people)
         return sorted(full + alone, key=lambda m: (m.start, m.person))
@@ -158,8 +173,9 @@ class NameIndex(PackedIndex):
                 out |= bearers & self.initial_people(name_key(tokens[j].raw)[:1])
         j = i - 1
         if j >= 0 and tokens[j].upper and len(tokens[j].raw) >= MIN_FUZZY:
-            given = self.summary(GIVEN, hit.surname_srcs + hit.derussified_srcs)
-            out |= bearers & self.near_people(given, name_key(tokens[j].raw), len(tokens[j].raw))
+            near = self.near_bearers(GIVEN, hit.surname_srcs + hit.derussified_srcs, name_key(tokens[j].raw),
+                                     len(tokens[j].raw))
+            out |= bearers & near
         return out
 
     def _pair(self, text: str, tokens: list[Token], hits: list[Hit], i: int, person: int, role: str, label: str,
@@ -209,9 +225,8 @@ class NameIndex(PackedIndex):
             out |= hit.given & hits[i + 3].surname
         for j in (i + 1, i - 1):
             if 0 <= j < n and tokens[j].upper and len(tokens[j].raw) >= MIN_FUZZY:
-                surnames = self.summary(SURNAME, hit.given_srcs)
                 key = name_key(split_suffix(tokens[j].raw)[0])
-                out |= (hit.given & self.near_people(surnames, key, len(tokens[j].raw))) - hits[j].people
+                out |= (hit.given & self.near_bearers(SURNAME, hit.given_srcs, key, len(tokens[j].raw))) - hits[j].people
         return out
 
     def _given_led(self, text: str, tokens: list[Token], hits: list[Hit], i: int, person: int, label: str,
@@ -263,7 +278,7 @@ class NameIndex(PackedIndex):
         spans: dict[int, list[tuple[int, int]]] = defaultdict(list)
         people: set[int] = set()
         if self.blockers is not None:
-            for mention in self.blockers.find(text, tokens):
+            for mention in self.blockers.find(text, tokens, full_only=True):
                 if mention.full:
                     owner = self.blocker_owner[mention.person]
                     spans[owner].append((mention.start, mention.end))
@@ -284,11 +299,14 @@ class NameIndex(PackedIndex):
                 stems_named[stem(s)].add(m.person)
         out: list[Mention] = []
         bearers, weak = other_bearers(self, text, tokens, hits, covered)
-        may = self.alone_ok | set(first_full)  # nobody else can be named by a surname alone
+        alone_ok = self.alone_ok  # and those named in full here: nobody else can be named by a surname alone
         for i, hit in enumerate(hits):
             if i in weak or not hit.surname or tokens[i].start in covered:
                 continue
-            for person in sorted(hit.surname & may):
+            may = hit.surname & alone_ok
+            if first_full:
+                may = may | {p for p in first_full if p in hit.surname}
+            for person in sorted(may):
                 entry = self.entries[person]
                 for role, label, spelling in self.parts(hit, person):
                     if role != SURNAME:

@@ -139,7 +139,7 @@ def _neighbour(
         return "stranger"
     if not other.upper:
         return None
-    if index.near_people(index.summary("given", hit.surname_srcs), key, len(other.raw)):
+    if index.near_bearers("given", hit.surname_srcs, key, len(other.raw)):
         return None  # a typo of the person's own given name
     if looks_like_given_name(other.raw, known) or (hit.genitive and is_feminine_given(other.raw)):
         return "stranger"

@@ -85,12 +85,18 @@ _J_AFTER_CONSONANT = re.compile(r"(?<=[b-df-hk-np-tv-z])j(?=[aeou])")
 _J_BEFORE_CONSONANT = re.compile(r"(?<=[aeiou])j(?=[b-df-hk-np-tv-z])")
 _DOUBLES = re.compile(r"(.)\1+")
 _ZADE = re.compile(r"(?<=[a-z]{3})zadeh?(?![aeiou])")
+_FRENCH_CH = re.compile(r"(?<!t)ch")
+_UZBEK_O = re.compile(r"o'(?=\w)")
+_UZBEK_G = re.compile(r"g'(?=\w)")
+_TURKIC_SET = frozenset(_TURKIC)
 
 
 def _uzbek_apostrophes(word: str) -> str:
     """oʻ -> u (ў), gʻ -> g (ғ); every other apostrophe is dropped."""
-    word = re.sub(r"o'(?=\w)", "u", word)
-    word = re.sub(r"g'(?=\w)", "g", word)
+    if "'" not in word:
+        return word
+    word = _UZBEK_O.sub("u", word)
+    word = _UZBEK_G.sub("g", word)
     return word.replace("'", "")
 
 
@@ -115,7 +121,7 @@ def _source(word: str) -> str:
 
 
 def _is_turkic(text: str) -> bool:
-    return any(ch in _TURKIC for ch in text)
+    return not _TURKIC_SET.isdisjoint(text)
 
 
 @lru_cache(maxsize=200_000)
@@ -129,7 +135,51 @@ def _key(text: str, turkic: bool) -> str:
     """The key of a normalised word; `turkic` says c is j and q is g (Azerbaijani, Turkish).
 
     Passed in rather than read from the word so that an alternate reading (ə as е) keeps the
-    word's c and q as they were."""
+    word's c and q as they were.
+
+    Each rule below runs only when the letters it rewrites are there (a regex that cannot match
+    is not run): an index compile keys a few hundred thousand forms, a text every new word."""
+    if text.isascii() and not turkic:  # the letter tables leave ASCII as it is (c is c, q is q)
+        key = text
+    else:
+        key = _letters(text, turkic)
+    if "ou" in key:  # French spelling: Gannouchkina, Ibraguimov, Iouldachev
+        key = _FRENCH_CH.sub("sh", key)
+    if "gu" in key:
+        key = key.replace("gui", "gi").replace("gue", "ge")
+    if key.startswith("ye"):
+        key = "e" + key[2:]
+    for old, new in _MULTI:
+        if old in key:
+            key = key.replace(old, new)
+    if "y" in key:
+        key = _Y_BETWEEN_CONSONANTS.sub("i", key)
+        key = key.replace("y", "j")
+    if "j" in key:
+        key = key.replace("jj", "j")  # Майя = Maya
+        key = _J_BETWEEN_VOWELS.sub("", key)
+    if "i" in key:
+        key = _I_BEFORE_VOWEL.sub("j", key)
+    if "j" in key:
+        key = _J_BEFORE_CONSONANT.sub("i", key)  # Айсина = Aisina, Гусейнов = Guseinov
+    if key.endswith("j") and key[-2:-1] in _VOWELS:
+        key = key[:-1] + "i"  # Tugolbay = Tugolbai = Түгөлбай; Yordanskiy = Yordanskii
+    if key.endswith("ii"):
+        key = key[:-1]
+    if "j" in key:
+        key = _J_AFTER_CONSONANT.sub("", key)
+    key = key.replace("o", "a")
+    if _DOUBLES.search(key) is not None:
+        key = _DOUBLES.sub(r"\1", key)
+    if "zade" in key:
+        key = _ZADE.sub("zada", key)  # Nazarzoda = Nazarzade = Назарзаде
+    if key.endswith(("af", "ef")) and len(key) > 4:
+        key = key[:-1] + "v"
+    return key
+
+
+def _letters(text: str, turkic: bool) -> str:
+    """Every letter of a normalised word in the key's Latin alphabet (the tables above)."""
     out = []
     for ch in text:
         if ch in CYRILLIC:
@@ -149,30 +199,7 @@ def _key(text: str, turkic: bool) -> str:
             plain = unicodedata.normalize("NFKD", ch)
             plain = "".join(c for c in plain if not unicodedata.combining(c))
             out.append(plain if plain.isascii() else anyascii(plain).lower())
-    key = "".join(out)
-    if "ou" in key:  # French spelling: Gannouchkina, Ibraguimov, Iouldachev
-        key = re.sub(r"(?<!t)ch", "sh", key)
-    key = key.replace("gui", "gi").replace("gue", "ge")
-    if key.startswith("ye"):
-        key = "e" + key[2:]
-    for old, new in _MULTI:
-        key = key.replace(old, new)
-    key = _Y_BETWEEN_CONSONANTS.sub("i", key)
-    key = key.replace("y", "j").replace("jj", "j")  # Майя = Maya
-    key = _J_BETWEEN_VOWELS.sub("", key)
-    key = _I_BEFORE_VOWEL.sub("j", key)
-    key = _J_BEFORE_CONSONANT.sub("i", key)  # Айсина = Aisina, Гусейнов = Guseinov
-    if key.endswith("j") and key[-2:-1] in _VOWELS:
-        key = key[:-1] + "i"  # Tugolbay = Tugolbai = Түгөлбай; Yordanskiy = Yordanskii
-    if key.endswith("ii"):
-        key = key[:-1]
-    key = _J_AFTER_CONSONANT.sub("", key)
-    key = key.replace("o", "a")
-    key = _DOUBLES.sub(r"\1", key)
-    key = _ZADE.sub("zada", key)  # Nazarzoda = Nazarzade = Назарзаде
-    if key.endswith(("af", "ef")) and len(key) > 4:
-        key = key[:-1] + "v"
-    return key
+    return "".join(out)
 
 
 _JOINT_PATTERNS = tuple(old for old, _ in _MULTI) + ("gui", "gue", "zade", "ou", "ye")
@@ -196,6 +223,8 @@ def join_key(key: str, suffix: str) -> str:
 def form_key(word: str) -> str:
     """name_key, not remembered: for the forms an index compile builds, once per distinct name
     part (the compile has its own memo), which no text is read with afterwards."""
+    if word.isascii() and word.isalpha() and word.islower():  # key letters: word_norm changes nothing
+        return _key(word, False)
     text = _source(word)
     return _key(text, _is_turkic(text))
 
@@ -242,13 +271,17 @@ ALTERNATES: list[tuple[re.Pattern[str], _Alternates, str | None]] = [
     (re.compile("д$"), (("т", 2),), None),
     (re.compile("т$"), (("д", 2),), None),
 ]
+# a literal each pattern above needs (in the same order): a word without it is not searched
+_NEEDLES = (_YO, "yo", "x", "ch", "h", "q", "q", "c", "ö", "y", "s", "s", "sch", "z", "j", "d", "t", "д", "т")
+assert len(_NEEDLES) == len(ALTERNATES)
 
 
 def _ambiguities(text: str, turkic: bool) -> list[tuple[int, int, str, _Alternates]]:
     """The ambiguous letters of a normalised word: (start, end, default text, alternates)."""
     found = []
-    for pattern, options, when in ALTERNATES:
-        if when == ("plain" if turkic else "turkic"):
+    skip = "plain" if turkic else "turkic"
+    for (pattern, options, when), needle in zip(ALTERNATES, _NEEDLES):
+        if when == skip or needle not in text:
             continue
         for m in pattern.finditer(text):
             default = "е" if m.group() == _YO else m.group()

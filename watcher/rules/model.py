@@ -56,6 +56,7 @@ def incident_label(type_id: str) -> str:
 _LANG = re.compile(r"^[a-z]{2,3}$")
 _LABEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _TYPE_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
 _KNOWN_KEYS = {"people", "incident_types", "monitors"}  # monitors: the bot's allowlist (watcher.bot)
 
 
@@ -131,10 +132,11 @@ class Person(BaseModel):
             raise ValueError("labels are lowercase letters, digits, '-' and '_', like tajik-desk")
         return value
 
+    # the validators below run 30,000 times for a watchlist of 10,000: written out, not composed
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        value = _clean(value)
+        value = " ".join(value.split())
         if not value:
             raise ValueError("name must not be empty")
         return value
@@ -142,15 +144,15 @@ class Person(BaseModel):
     @field_validator("aliases", "not_")
     @classmethod
     def _names(cls, values: tuple[str, ...]) -> tuple[str, ...]:
-        cleaned = tuple(_clean(v) for v in values)
-        if any(not v for v in cleaned):
+        cleaned = tuple([" ".join(v.split()) for v in values])
+        if "" in cleaned:
             raise ValueError("names must not be empty")
         return cleaned
 
     @field_validator("country")
     @classmethod
     def _country(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^[A-Z]{2}$", value):
+        if value is not None and not _COUNTRY.match(value):
             raise ValueError(f"{value!r} is not an ISO 3166 country code like UZ, TJ")
         return value
 
