@@ -163,10 +163,12 @@ def keyword_keys(word: str, lang: str) -> frozenset[str]:
     return frozenset({f"={word}", *keys_in(word, lang, keyword=True)})
 
 
-@lru_cache(maxsize=300_000)
+@lru_cache(maxsize=20_000)
 def token_keys(norm: str) -> frozenset[str]:
     """Keys of a normalised text word, in every language its script may be written in (the
-    item's language is not trusted: feeds mislabel it, and items quote other languages)."""
+    item's language is not trusted: feeds mislabel it, and items quote other languages).
+    Remembered for the 20,000 words seen last: an entry is about 1 KB, and months of real news
+    bring hundreds of thousands of distinct forms (300,000 entries would be over 300 MB)."""
     script = "cyrillic" if CYRILLIC.search(norm) else "latin" if LATIN.search(norm) else ""
     keys = {f"={norm}"}
     for lang in TEXT_LANGS.get(script, ()):
