@@ -45,7 +45,7 @@ for p in (str(ROOT), str(BENCH)):
 
 from match import SEED, code_version, make_items, make_people, make_people_colliding
 
-TODAY = "2026-11-23"
+TODAY = datetime.now(timezone.utc).date().isoformat()  # the day of the run (NOW is the feeds' own clock)
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 BENCHMARKS = ROOT / "BENCHMARKS.md"
 PY = sys.executable
