@@ -12,7 +12,7 @@ an English lemma never meets a Turkish stem by accident; the surface form itself
 - Russian: pymorphy3 with its OpenCorpora dictionary (offline): every normal form of every
   parse, so an ambiguous form (убит: убить / убитый) keeps all its readings.
 - English: simplemma's dictionary lemmas (held → hold, spoke → speak, relatives → relative;
-  about 0.7 s and 25 MB once). Chosen over Snowball's Porter2 stemmer, which over-conflates
+  its low-memory dictionary: about 0.1 s and 2.4 MB once). Chosen over Snowball's Porter2 stemmer, which over-conflates
   (relatives → relat, like relation; organization → organ) and misses irregular forms.
 - Turkish, Uzbek (Latin; Cyrillic is transliterated first), Tajik, Kazakh, Azerbaijani:
   suffix stripping (plural, possessive, case, common verb endings), longest suffix first;
@@ -66,12 +66,13 @@ def russian_lemmas(word: str, keyword: bool = False) -> tuple[str, ...]:
 
 
 def simple_lemma(word: str, lang: str) -> str:
-    """simplemma's lemma (the word itself when its dictionary does not know it). The default
-    (in-memory) dictionary: the low-memory one costs ~180 µs a lookup of an unknown word."""
+    """simplemma's lemma (the word itself when its dictionary does not know it). simplemma's
+    low-memory dictionary (2.0's front-coded stream: 2.4 MB instead of 20 MB of RSS, same
+    answers, ~17 µs a lookup instead of 2 µs; each distinct word is looked up once, then cached)."""
     import simplemma
 
     try:
-        return str(simplemma.lemmatize(word, lang=lang)).casefold()
+        return str(simplemma.lemmatize(word, lang=lang, low_memory=True)).casefold()
     except Exception:  # noqa: BLE001 - a dictionary quirk is no reason to stop matching
         return word
 

@@ -140,4 +140,4 @@ def unknown_word(raw: str) -> bool:
     lexicon = _english_lexicon()
     if lexicon is None or not raw.isalpha() or not raw.isascii():
         return False
-    return not lexicon.is_known(raw.lower(), lang="en")
+    return not lexicon.is_known(raw.lower(), lang="en", low_memory=True)  # the dictionary simple_lemma uses
