@@ -24,10 +24,11 @@ from conftest import Workspace, rss
 
 from watcher.config import load_feeds
 from watcher.http import Fetcher
-from watcher.pipeline import Context, PollGate, Slots, poll_source
+from watcher.pipeline import Context, poll_source
 from watcher.rules import load_rules
 from watcher.sources import build_source
 from watcher.store import Store
+from watcher.workers import PollGate, Slots
 
 # -- Slots: a FIFO semaphore --------------------------------------------------------------------
 
@@ -197,6 +198,79 @@ def test_no_more_polls_between_fetch_and_stored_than_the_gate_lets_in(ws: Worksp
         store.close()
     assert [r.state for r in reports] == ["ok"] * 12
     assert started == 12 and peak == 3
+
+
+def _cycles(ws: Workspace, sources: list, gate: PollGate, answer, cycles: int) -> list[int]:  # type: ignore[no-untyped-def]
+    """Poll every source `cycles` times over; per cycle, the most polls between fetch and done."""
+    peaks: list[int] = []
+    store = Store(ws.state / "watcher.db")
+    count = {"started": 0, "finished": 0, "peak": 0}
+
+    async def counted(request: httpx.Request) -> httpx.Response:
+        count["started"] += 1
+        count["peak"] = max(count["peak"], count["started"] - count["finished"])
+        await asyncio.sleep(0.01)  # the network: polls overlap while they wait for it
+        return answer(request)
+
+    async def go() -> None:
+        async with Fetcher(transport=httpx.MockTransport(counted)) as fetcher:
+            ctx = Context(store=store, fetcher=fetcher, rules=lambda: load_rules(ws.rules),
+                          destinations=["console"], clock=fetcher.clock)
+            ctx.gate = gate
+
+            async def one(source):  # type: ignore[no-untyped-def]
+                report = await poll_source(source, ctx, respect_backoff=False)
+                count["finished"] += 1
+                return report
+
+            for _ in range(cycles):
+                count.update(started=0, finished=0, peak=0)
+                reports = await asyncio.gather(*(one(s) for s in sources))
+                assert all(r.error is None for r in reports), reports
+                peaks.append(count["peak"])
+
+    try:
+        asyncio.run(go())
+    finally:
+        store.close()
+    return peaks
+
+
+def _feed(request: httpx.Request, etag: str) -> httpx.Response:
+    return httpx.Response(200, content=rss(("a", f"Story of {request.url.host}", "x")),
+                          headers={"content-type": "application/rss+xml", "etag": etag})
+
+
+def test_first_polls_bring_at_most_the_gates_bodies_at_once_and_304s_use_every_slot(ws: Workspace) -> None:
+    """A fresh cycle's bodies wait for the CPU: at most `bodies` of them at once. The next cycle,
+    asked with validators and answered 304, is not held back."""
+    sources = _sources(ws, 12)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.headers.get("if-none-match") == '"v1"':
+            return httpx.Response(304, headers={"etag": '"v1"'})
+        return _feed(request, '"v1"')
+
+    assert _cycles(ws, sources, PollGate(6, bodies=2), answer, 2) == [2, 6]
+
+
+def test_a_server_that_answers_validators_with_the_whole_feed_counts_as_a_body_next_time(ws: Workspace) -> None:
+    """Many servers send a new ETag with every answer: learnt after one poll, until it answers 304."""
+    sources = _sources(ws, 12)
+    cycle = 0
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if cycle == 3 and request.headers.get("if-none-match"):
+            return httpx.Response(304, headers={"etag": request.headers["if-none-match"]})
+        return _feed(request, f'"{request.url.host}-{cycle}-{len(request.headers.get("if-none-match", ""))}"')
+
+    gate = PollGate(6, bodies=2)
+    peaks = []
+    for cycle in range(5):
+        peaks += _cycles(ws, sources, gate, answer, 1)
+    # 0: first polls (bodies); 1: validators, not yet known to be ignored; 2: learnt;
+    # 3: the server answers 304 (still counted as bodies: learnt in 2); 4: forgotten, so 304s expected
+    assert peaks == [2, 6, 2, 2, 6]
 
 
 def test_the_gate_lets_as_many_polls_fetch_as_the_fetcher_has_connections(ws: Workspace) -> None:

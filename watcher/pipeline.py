@@ -19,9 +19,7 @@ import asyncio
 import json
 import logging
 import statistics
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -34,88 +32,11 @@ from watcher.rules import Rules
 from watcher.sources import Source
 from watcher.sources.base import FetchContext
 from watcher.store import Store, iso, parse_iso
-from watcher.workers import ParsePool, Parsed, parse_here
+from watcher.workers import Parsed, ParsePool, PollGate, parse_here
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=12)
-
-
-class Slots:
-    """A FIFO semaphore whose acquire and release cost the same however many wait: asyncio's
-    scans all its waiters on every acquire (0.2 ms a poll with 1,000 polls queued). A freed slot
-    is handed to the first waiter (those that asked `first` before the others), so a newcomer
-    never jumps the queue. Bound to the running loop on first use and anew on another loop
-    (tests run one asyncio.run after another)."""
-
-    def __init__(self, size: int):
-        self.size = size
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._free = size
-        self._queues: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (deque(), deque())
-
-    async def acquire(self, *, first: bool = False) -> bool:
-        """Take a slot; True if it had to wait for one (it then resumes in a later turn of the loop)."""
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            self._loop, self._free, self._queues = loop, self.size, (deque(), deque())
-        if self._free and not (self._queues[0] or self._queues[1]):
-            self._free -= 1
-            return False
-        waiter = loop.create_future()
-        self._queues[0 if first else 1].append(waiter)
-        try:
-            await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():  # handed a slot just as it was cancelled: pass it on
-                self.release()
-            raise
-        return True
-
-    def release(self) -> None:
-        for queue in self._queues:
-            while queue:
-                waiter = queue.popleft()
-                if not waiter.done():  # a cancelled waiter is skipped
-                    waiter.set_result(None)
-                    return
-        self._free += 1
-
-
-class PollGate:
-    """How polls share the event loop with the fetches.
-
-    - `poll`: at most `size` polls (the Fetcher's concurrency) between the start of their fetch and
-      the end of their processing. A CPU-bound cycle then holds at most that many responses read
-      and waiting, and starts a new fetch only when one is done, instead of fetching all 1,000 feeds
-      while their bodies pile up behind the CPU;
-    - `turn`: the CPU-bound steps (parse here, store, match, file) one at a time, each in a turn of
-      the loop of its own, after the loop has polled the sockets: a connect or read waits for at
-      most one poll's processing, not for every response that came in at once. The waits come
-      after the fetch's deadlines are over, so our own queueing never times a fetch out. Storing
-      goes `first`, before parsing another response: parsed items (larger than the bytes they came
-      from) do not pile up behind the parses of the responses waiting."""
-
-    def __init__(self, size: int):
-        self._polls = Slots(size)
-        self._turn = Slots(1)
-
-    @asynccontextmanager
-    async def poll(self) -> AsyncIterator[None]:
-        await self._polls.acquire()
-        try:
-            yield
-        finally:
-            self._polls.release()
-
-    @asynccontextmanager
-    async def turn(self, *, first: bool = False) -> AsyncIterator[None]:
-        if not await self._turn.acquire(first=first):
-            await asyncio.sleep(0)  # not waited: let the loop poll the sockets first
-        try:
-            yield
-        finally:
-            self._turn.release()
 
 
 @dataclass
@@ -167,11 +88,16 @@ def quiet_threshold(source: Source, recent: list[datetime]) -> timedelta:
 
 async def poll_source(source: Source, ctx: Context, *, respect_backoff: bool = True) -> PollReport:
     """Poll one source; never raises for the source's own faults."""
-    async with ctx.gate.poll():
+    body, validators = ctx.gate.expects_body(source.id, ctx.store.source(source.id))
+    async with ctx.gate.poll(body=body):
         if ctx.parser is None:
-            return await _poll_source(source, ctx, respect_backoff)
-        with ctx.parser.polling():  # how many polls are in flight decides where parsing pays
-            return await _poll_source(source, ctx, respect_backoff)
+            report = await _poll_source(source, ctx, respect_backoff)
+        else:
+            with ctx.parser.polling():  # how many polls are in flight decides where parsing pays
+                report = await _poll_source(source, ctx, respect_backoff)
+    ctx.gate.learn(source.id, validators, unchanged=report.not_modified,
+                   changed=report.error is None and not report.skipped and not report.not_modified)
+    return report
 
 
 async def _parse(source: Source, ctx: Context, responses: list[Response], first_run: bool) -> Parsed:

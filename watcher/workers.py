@@ -1,4 +1,12 @@
-"""Parse and match on the other cores: a process pool for the CPU work of a busy cycle.
+"""How a busy cycle's CPU work runs: paced on the event loop (`Slots`, `PollGate`), or parsed
+and matched on the other cores (`ParsePool`).
+
+Pacing: a busy cycle is CPU-bound on the loop's one thread. Without it, every response that came
+in at once was parsed, matched and stored in one turn of the loop while the other polls' connects
+and reads waited until they timed out, and every fetched body sat in memory waiting for the CPU.
+pipeline.poll_source goes through the gate.
+
+The pool:
 
 A fresh cycle (a start after downtime, `watcher poll --once`, a long backfill) is CPU-bound in
 the event loop's one thread: parsing the feeds and matching their items. `ParsePool` hands that
@@ -33,10 +41,11 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 
 from watcher.matching import Analysis, Matcher, matcher_for
@@ -49,6 +58,115 @@ log = logging.getLogger(__name__)
 MIN_POLLS = 8  # polls in flight at once before the pool is worth its round trips
 MIN_BYTES = 16 * 1024  # smaller responses parse faster here than they travel to a worker
 COOLDOWN = 600.0  # seconds without the pool after a worker died
+
+
+class Slots:
+    """A FIFO semaphore whose acquire and release cost the same however many wait: asyncio's
+    scans all its waiters on every acquire (0.2 ms a poll with 1,000 polls queued). A freed slot
+    is handed to the first waiter (those that asked `first` before the others), so a newcomer
+    never jumps the queue. Bound to the running loop on first use and anew on another loop
+    (tests run one asyncio.run after another)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._free = size
+        self._queues: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (deque(), deque())
+
+    async def acquire(self, *, first: bool = False) -> bool:
+        """Take a slot; True if it had to wait for one (it then resumes in a later turn of the loop)."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop, self._free, self._queues = loop, self.size, (deque(), deque())
+        if self._free and not (self._queues[0] or self._queues[1]):
+            self._free -= 1
+            return False
+        waiter = loop.create_future()
+        self._queues[0 if first else 1].append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # handed a slot just as it was cancelled: pass it on
+                self.release()
+            raise
+        return True
+
+    def release(self) -> None:
+        for queue in self._queues:
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():  # a cancelled waiter is skipped
+                    waiter.set_result(None)
+                    return
+        self._free += 1
+
+
+BODY_POLLS = 64  # polls sure to bring a body (a first poll, a source without validators) at once
+
+
+class PollGate:
+    """How polls share the event loop with the fetches.
+
+    - `poll`: at most `size` polls (the Fetcher's concurrency) between the start of their fetch and
+      the end of their processing. A CPU-bound cycle then holds at most that many responses read
+      and waiting, and starts a new fetch only when one is done, instead of fetching all 1,000 feeds
+      while their bodies pile up behind the CPU;
+    - of those, at most `bodies` polls that are sure to bring a body: a source's first poll, one
+      without an ETag or Last-Modified to send, one whose server answered its validators with the
+      whole feed last time (`expects_body`). A fresh cycle (a start on an empty database) held 251
+      bodies of 46 KB waiting for the CPU at 256 polls; it now holds at most 64, while a cycle of
+      304s still uses every connection. A poll expected to be unchanged that brings a body
+      anyway counts under `size` only;
+    - `turn`: the CPU-bound steps (parse here, store, match, file) one at a time, each in a turn of
+      the loop of its own, after the loop has polled the sockets: a connect or read waits for at
+      most one poll's processing, not for every response that came in at once. The waits come
+      after the fetch's deadlines are over, so our own queueing never times a fetch out. Storing
+      goes `first`, before parsing another response: parsed items (larger than the bytes they came
+      from) do not pile up behind the parses of the responses waiting."""
+
+    def __init__(self, size: int, bodies: int = BODY_POLLS):
+        self._polls = Slots(size)
+        self._bodies = Slots(max(1, min(size, bodies)))
+        self._turn = Slots(1)
+        self._ignores_validators: set[str] = set()  # sources whose server sent a body to our validators
+
+    def expects_body(self, source_id: str, state: dict | None) -> tuple[bool, bool]:
+        """(sure to bring a body, asks with validators), from the source's row before the poll."""
+        state = state or {}
+        validators = bool(state.get("etag") or state.get("last_modified"))
+        sure = state.get("first_ok") is None or not validators or source_id in self._ignores_validators
+        return sure, validators
+
+    def learn(self, source_id: str, asked_with_validators: bool, *, unchanged: bool, changed: bool) -> None:
+        """Remember a server that answers validators with the whole feed (many regenerate their
+        ETag on every request), and forget it once it answers 304."""
+        if unchanged:
+            self._ignores_validators.discard(source_id)
+        elif asked_with_validators and changed:
+            self._ignores_validators.add(source_id)
+
+    @asynccontextmanager
+    async def poll(self, *, body: bool = False) -> AsyncIterator[None]:
+        if body:
+            await self._bodies.acquire()
+        try:
+            await self._polls.acquire()
+            try:
+                yield
+            finally:
+                self._polls.release()
+        finally:
+            if body:
+                self._bodies.release()
+
+    @asynccontextmanager
+    async def turn(self, *, first: bool = False) -> AsyncIterator[None]:
+        if not await self._turn.acquire(first=first):
+            await asyncio.sleep(0)  # not waited: let the loop poll the sockets first
+        try:
+            yield
+        finally:
+            self._turn.release()
 
 
 def default_workers() -> int:
