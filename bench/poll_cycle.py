@@ -400,9 +400,9 @@ def write_report(n, n_naive, latency, size, n_items, tab, ratios, results, floor
             f"the network, is the bound. "
             + (f"At {wide_n} connections it took {results['wide304'].wall:.2f} s (network floor "
                f"{math.ceil(n / wide_n) * latency:.1f} s, {results['wide304'].cpu:.1f} s CPU). " if wide else "")
-            + "The fresh cycle at 256 connections no longer starves its fetches: pipeline.PollGate lets at "
-              "most as many polls in as there are connections and runs their CPU-bound steps one per turn "
-              "of the loop.",
+            + "The fresh cycle at 256 connections no longer starves its fetches: workers.PollGate lets at "
+              "most as many polls in as there are connections (of them at most 64 sure to bring a body, "
+              "which wait for the CPU in memory) and runs their CPU-bound steps one per turn of the loop.",
             f"- **≥ 30× the naive loop** means a fresh cycle of ≤ {naive_per_feed * n / 30:.1f} s here "
             f"(the naive loop costs {naive_per_feed * 1000:.0f} ms a feed: {latency * 1000:.0f} ms latency plus its "
             f"parse), less than the parse floor itself ({floor:.1f} s in one process): unreachable in one "

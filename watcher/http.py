@@ -1,7 +1,7 @@
 """Polite, bounded HTTP for every source: one client, conditional GET, caps on size and time.
 
 Why each limit exists:
-- a global semaphore bounds open connections (256, httpx's pools sized to match; pipeline.PollGate
+- a global semaphore bounds open connections (256, httpx's pools sized to match; workers.PollGate
   keeps a CPU-bound cycle from starving them), a per-host one (2) keeps us from hammering one
   site (RFE/RL serves a dozen of our feeds from a few hosts);
 - a total deadline per request, because httpx's read timeout resets on every byte and a server
@@ -250,7 +250,7 @@ class Fetcher:
         allow_private: bool = False, resolver: Resolver = system_resolver,
     ):
         self._transport, self._resolver, self._per_host = transport, resolver, per_host
-        self.concurrency = concurrency  # pipeline.PollGate lets as many polls fetch at once
+        self.concurrency = concurrency  # workers.PollGate lets as many polls fetch at once
         self._slots = asyncio.Semaphore(concurrency)
         # httpx's pools as wide as the semaphore, in shards of 8 by host (httpcore scans all of a pool's connections,
         # twice a request: 0.3 ms at 32 a pool); one host always uses one shard, so it reuses connections
