@@ -101,7 +101,7 @@ class Slots:
         self._free += 1
 
 
-BODY_POLLS = 64  # polls sure to bring a body (a first poll, a source without validators) at once
+BODY_POLLS = 64  # polls sure to bring a body at once (see PollGate.expects_body)
 
 
 class PollGate:
